@@ -1,0 +1,84 @@
+/**
+ * Types for `local-provider.mjs` (TypeScript does not read the JSDoc of a .mjs file without `allowJs`). Keep in step
+ * with the JSDoc there.
+ */
+
+export declare const DB_RESOURCE: 'urn:jit:db'
+export declare const DB_SCOPES: readonly ['db:read', 'db:write']
+export declare const CLI_CLIENT_ID: 'jit-cli'
+export declare const CI_CLIENT_ID: 'jit-ci'
+export declare const CI_CLIENT_SECRET: 'jit-ci-secret'
+export declare const CLI_REDIRECT_URI: 'http://127.0.0.1/callback'
+
+export interface UserAgentOptions {
+  /** The login to sign in with; any value works and the password is ignored. Default `'alice'`. */
+  accountId?: string
+  /** Abort instead of approving. Default false. */
+  deny?: boolean
+}
+
+export interface LocalProviderOptions {
+  /** Port on 127.0.0.1; 0 (default) = any free one. */
+  port?: number
+  /** `interval` (seconds, may be fractional) added to the device authorization response. Default 1. */
+  deviceInterval?: number
+  /** Lifetime of a device code in seconds. Default 600. */
+  deviceCodeTtl?: number
+  /** Default and maximum access-token lifetime in seconds. Default 3600. */
+  accessTokenTtl?: number
+  /** Token-endpoint form parameter asking for a shorter access-token lifetime (seconds). Default `'ttl'`. */
+  ttlParam?: string
+  /** Strip `expires_in` from token-endpoint responses. Default false. */
+  omitExpiresIn?: boolean
+  /** Silence oidc-provider's WARNING/NOTICE console lines. Default true. */
+  quiet?: boolean
+}
+
+export type KoaMiddleware = (ctx: unknown, next: () => Promise<void>) => Promise<void> | void
+
+/** The parts of the oidc-provider instance tests are likely to use; the rest is reachable by index. */
+export interface OidcProvider {
+  readonly issuer: string
+  use(middleware: KoaMiddleware): void
+  registerGrantType(
+    name: string,
+    handler: KoaMiddleware,
+    parameters?: string | string[] | Set<string>,
+    allowedDuplicateParameters?: string | string[] | Set<string>,
+  ): void
+  [key: string]: unknown
+}
+
+export interface LocalProvider {
+  /** `http://127.0.0.1:PORT` */
+  readonly issuer: string
+  readonly port: number
+  /** `jit-cli`, the public native client (device flow, authorization code + PKCE, refresh tokens). */
+  readonly clientId: string
+  /** `jit-ci`, the confidential client_credentials client. */
+  readonly ciClientId: string
+  readonly ciClientSecret: string
+  /** `urn:jit:db` */
+  readonly resource: string
+  /** The public signing keys. */
+  readonly publicJwks: { keys: Array<Record<string, string>> }
+  readonly provider: OidcProvider
+  /** POSTs to the token endpoint (any grant, errors included) since start or the last `resetCounters()`. */
+  readonly tokenRequests: number
+  /** The same by `grant_type` (`'unknown'` when absent); a copy. */
+  readonly tokenRequestsByGrant: Record<string, number>
+  resetCounters(): void
+  /** The next `n` (default 1) device-code token polls get `400 slow_down`. */
+  slowDownNext(n?: number): void
+  /** Opens `verification_uri_complete`, confirms the code, logs in and consents (or aborts at the confirm step). */
+  approveDevice(verificationUriComplete: string, opts?: UserAgentOptions): Promise<void>
+  /**
+   * Follows an authorization URL through login and consent (or cancels at login) and resolves to the redirect to the
+   * client (`...callback?code=...&state=...&iss=...` or `?error=access_denied...`), which it does not request.
+   */
+  authorize(authorizationUrl: string, opts?: UserAgentOptions): Promise<string>
+  /** Closes the server and every open connection. */
+  close(): Promise<void>
+}
+
+export declare function startLocalProvider(opts?: LocalProviderOptions): Promise<LocalProvider>

@@ -1,0 +1,124 @@
+import { Command, Option } from 'commander'
+import { formatDuration } from '../../core/duration.js'
+import { login } from '../../core/login.js'
+import { ErrorCode, JitError } from '../../errors.js'
+import { canOpenBrowser } from '../../platform/browser.js'
+import type { Ctx } from '../context.js'
+import { humanLoginReporter, jsonLoginReporter } from '../login-reporter.js'
+import { writeEvent } from '../output.js'
+import { collect, loadConfig, resolveRequest, type RequestFlags } from '../resolve.js'
+import { openStores } from '../stores.js'
+
+interface LoginFlags extends RequestFlags {
+  json?: boolean
+  browser: boolean
+  qr?: boolean
+  flow?: string
+  insecureLoopback?: boolean
+}
+
+/** `jit login`: get a credential with the device flow and cache it. */
+export function loginCommand(ctx: Ctx): Command {
+  return new Command('login')
+    .description('get a short-lived credential from the provider and cache it in the keychain')
+    .option('-p, --profile <name>', 'profile to use (env JIT_PROFILE)')
+    .option('-s, --scope <scope>', 'scope to ask for; repeat or space-separate (default: the profile\'s)', collect)
+    .option('--ttl <duration>', 'how long the credential may live: 90s, 15m, 2h, 1d (default: profile ttl, else 1h)')
+    .option('--resource <uri>', 'resource indicator (RFC 8707); repeatable', collect)
+    .option('--audience <aud>', 'audience to ask for')
+    .addOption(new Option('--flow <flow>', 'login flow').choices(['device', 'auto']))
+    .option('--no-browser', 'do not open a browser; print the URL and code only')
+    .option('--qr', 'print a QR code of the verification URL (default on a terminal)')
+    .option('--no-qr', 'never print a QR code')
+    .addOption(new Option('--store <store>', 'where to keep the secret (env JIT_STORE)').choices(['keychain', 'file', 'none']))
+    .option('--insecure-loopback', 'allow plain http to a loopback issuer (local providers only)')
+    .option('--json', 'write one JSON event per step on stderr')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ jit login --profile prod --scope db:read --ttl 2h
+  $ jit login -p prod --no-browser          # over SSH: prints the URL, the code and a QR code
+  $ jit login -p prod --json 2>events.jsonl # machine-readable steps on stderr`,
+    )
+    .action(async (flags: LoginFlags) => {
+      const { deps, style } = ctx
+      const config = loadConfig(deps, ctx.warn)
+      const resolved = resolveRequest(deps, flags, config)
+      const { request, profile } = resolved
+      const flow = flags.flow ?? profile.flow ?? 'device'
+      if (flow !== 'device' && flow !== 'auto') {
+        throw new JitError(ErrorCode.USAGE, `the ${flow} flow is not available yet; use --flow device`)
+      }
+      if (deps.env.CI === 'true' || (!deps.io.isInTTY && !deps.io.isErrTTY && !flags.json)) {
+        // Nobody is there to approve a device code: say so now rather than wait ten minutes.
+        throw new JitError(ErrorCode.INTERACTION_REQUIRED, 'jit login needs a person to approve it, and this session is not interactive', {
+          hint: 'log in from a terminal, or use a client-credentials profile for machines',
+        })
+      }
+      const stores = openStores(deps, resolved.dir, request.store, ctx.warn)
+      const reporter = flags.json
+        ? jsonLoginReporter(deps.io, resolved.profileName)
+        : humanLoginReporter({
+            io: deps.io,
+            clock: deps.clock,
+            style,
+            qr: flags.qr ?? deps.io.isErrTTY,
+            renderQr: async (text) => (await import('uqr')).renderUnicodeCompact(text, { border: 1 }),
+          })
+
+      const controller = new AbortController()
+      const unsubscribe = deps.onInterrupt(() =>
+        controller.abort(new JitError(ErrorCode.INTERRUPTED, 'login interrupted; nothing was stored')),
+      )
+      const interrupted = new Promise<never>((_, reject) => {
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })
+      })
+      interrupted.catch(() => {})
+      const clientSecret = profile.clientSecretEnv ? deps.env[profile.clientSecretEnv] : undefined
+      let result
+      try {
+        result = await Promise.race([
+          login(
+            { ...stores, clock: deps.clock, sleep: deps.sleep, oidc: deps.oidc, browser: deps.browser },
+            {
+              request,
+              allowInsecureLoopback: flags.insecureLoopback === true || profile.insecureLoopback === true,
+              ...(clientSecret ? { clientSecret } : {}),
+              ...(profile.ttlParam ? { ttlParam: profile.ttlParam } : {}),
+              openBrowser: flags.browser && canOpenBrowser(deps.env, deps.platform),
+              signal: controller.signal,
+              reporter,
+            },
+          ),
+          interrupted,
+        ])
+      } finally {
+        unsubscribe()
+        reporter.stopped()
+      }
+      const { meta } = result.credential
+      const scopes = meta.scopes.filter((s) => s !== 'openid')
+      if (flags.json) {
+        writeEvent(deps.io, {
+          event: 'logged_in',
+          profile: meta.profile,
+          scope: meta.scopes.join(' '),
+          resource: meta.resources,
+          audience: meta.audience ?? null,
+          deadline: new Date(meta.deadline).toISOString(),
+          capped_by: meta.cappedBy,
+          store: meta.store,
+          stored: result.stored,
+        })
+      } else {
+        const left = formatDuration(meta.deadline - deps.clock.now())
+        deps.io.err.write(
+          `${style.green('✓')} logged in to profile "${meta.profile}"${meta.subject ? ` as ${meta.subject}` : ''}: ` +
+            `${scopes.length ? scopes.join(' ') : 'default scope'}, valid for ${left} (until ${new Date(meta.deadline).toISOString()}, set by ${meta.cappedBy})\n`,
+        )
+        if (!result.stored) deps.io.err.write(`${style.yellow('warning:')} --store none: the credential was not kept\n`)
+        else deps.io.err.write(`${style.dim(`stored in the ${meta.store === 'keychain' ? 'OS keychain' : 'encrypted file store'}`)}\n`)
+      }
+    })
+}

@@ -1,0 +1,52 @@
+import { Command } from 'commander'
+import { logout } from '../../core/logout.js'
+import { ErrorCode, JitError } from '../../errors.js'
+import type { Ctx } from '../context.js'
+import { loadConfig } from '../resolve.js'
+import { openStores } from '../stores.js'
+
+/** `jit logout`: delete cached credentials locally. */
+export function logoutCommand(ctx: Ctx): Command {
+  return new Command('logout')
+    .description('delete cached credentials of a profile (or all of them) from this machine')
+    .option('-p, --profile <name>', 'profile to log out (env JIT_PROFILE)')
+    .option('--all', 'every profile')
+    .option('--json', 'print what was removed as JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ jit logout -p prod\n  $ jit logout --all')
+    .action(async (flags: { profile?: string; all?: boolean; json?: boolean }) => {
+      const { deps, style } = ctx
+      const { dir, doc } = loadConfig(deps, ctx.warn)
+      const names = Object.keys(doc.profiles)
+      const profile = flags.profile ?? deps.env.JIT_PROFILE ?? doc.defaultProfile ?? (names.length === 1 ? names[0] : undefined)
+      if (!flags.all && profile === undefined) {
+        throw new JitError(ErrorCode.USAGE, 'name a profile or use --all', { hint: 'run: jit logout --profile NAME' })
+      }
+      const stores = openStores(deps, dir, 'keychain', ctx.warn)
+      const useKeychainList = deps.env.DBUS_SESSION_BUS_ADDRESS !== undefined || deps.platform !== 'linux'
+      const result = await logout(
+        { ...stores, ...(useKeychainList ? { listKeychainKeys: listing(ctx) } : {}) },
+        flags.all ? { all: true } : { profile: profile as string },
+      )
+      if (flags.json) {
+        deps.io.out.write(`${JSON.stringify({ removed: result.removed.map((m) => ({ profile: m.profile, scope: m.scopes.join(' ') })), orphans: result.orphans })}\n`)
+        return
+      }
+      const count = result.removed.length + result.orphans
+      deps.io.err.write(
+        count === 0
+          ? `nothing to remove${flags.all ? '' : ` for profile "${profile}"`}\n`
+          : `${style.green('✓')} removed ${count} credential${count === 1 ? '' : 's'}${flags.all ? '' : ` of profile "${profile}"`} from this machine\n`,
+      )
+    })
+}
+
+function listing(ctx: Ctx): () => Promise<string[]> {
+  return async () => {
+    try {
+      return (await ctx.deps.listKeychainKeys()).filter((k) => !k.includes('#') && k.includes('/'))
+    } catch {
+      // Listing only finds leftovers; a keychain that cannot list must not stop a logout.
+      return []
+    }
+  }
+}

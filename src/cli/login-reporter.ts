@@ -1,0 +1,86 @@
+import type { ChalkInstance } from 'chalk'
+import { formatDuration } from '../core/duration.js'
+import type { LoginReporter } from '../core/login.js'
+import type { Clock } from '../platform/clock.js'
+import type { IO } from '../platform/io.js'
+import { StatusLine, writeEvent } from './output.js'
+
+/** Options of {@link humanLoginReporter}. */
+export interface HumanReporterOptions {
+  io: IO
+  clock: Clock
+  style: ChalkInstance
+  /** Print a QR code of the complete verification URI (default: when stderr is a terminal). */
+  qr: boolean
+  renderQr: (text: string) => Promise<string>
+}
+
+/** Prose on stderr: the code, the URL, a QR code and a countdown while the person approves. */
+export function humanLoginReporter(opts: HumanReporterOptions): LoginReporter & { ready: Promise<void> } {
+  const { io, clock, style } = opts
+  const status = new StatusLine(io, style)
+  let pending: Promise<void> = Promise.resolve()
+  return {
+    get ready() {
+      return pending
+    },
+    started() {},
+    deviceAuthorization(info) {
+      const url = info.verificationUriComplete ?? info.verificationUri
+      const lines = [
+        '',
+        `To sign in, open ${style.bold.underline(info.verificationUri)}`,
+        `and enter the code ${style.bold.yellow(info.userCode)}`,
+      ]
+      if (info.verificationUriComplete) lines.push(`(or open ${style.underline(info.verificationUriComplete)}, which has the code in it)`)
+      io.err.write(`${lines.join('\n')}\n`)
+      const show = async (): Promise<void> => {
+        if (opts.qr) io.err.write(`\n${await opts.renderQr(url)}\n`)
+        if (io.isErrTTY) {
+          status.start(() => `Waiting for approval… the code expires in ${formatDuration(info.expiresAt - clock.now())} ${style.dim('(Ctrl-C to cancel)')}`)
+        } else {
+          io.err.write(`waiting for approval (the code expires in ${formatDuration(info.expiresAt - clock.now())})\n`)
+        }
+      }
+      pending = show()
+    },
+    browser(result) {
+      status.stop()
+      if (result.opened) io.err.write(`${style.dim('opened your browser')}\n`)
+      else io.err.write(`${style.dim(`could not open a browser (${result.reason}); open the URL above by hand`)}\n`)
+    },
+    stopped() {
+      status.stop()
+    },
+    warn(message) {
+      status.stop()
+      io.err.write(`${style.yellow('warning:')} ${message}\n`)
+    },
+  }
+}
+
+/** JSON Lines on stderr, one object per step (DESIGN.md §2), for wrappers and tests. */
+export function jsonLoginReporter(io: IO, profile: string): LoginReporter {
+  return {
+    started(info) {
+      writeEvent(io, { event: 'login_started', profile, flow: info.flow, issuer: info.issuer })
+    },
+    deviceAuthorization(info) {
+      writeEvent(io, {
+        event: 'device_authorization',
+        verification_uri: info.verificationUri,
+        verification_uri_complete: info.verificationUriComplete ?? null,
+        user_code: info.userCode,
+        expires_in: info.expiresIn,
+        expires_at: new Date(info.expiresAt).toISOString(),
+      })
+    },
+    browser(result) {
+      writeEvent(io, result.opened ? { event: 'browser_opened', url: result.url } : { event: 'browser_failed', url: result.url, reason: result.reason })
+    },
+    stopped() {},
+    warn(message) {
+      writeEvent(io, { event: 'warning', message })
+    },
+  }
+}

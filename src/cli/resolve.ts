@@ -1,0 +1,98 @@
+import { chooseProfile, configDir, readConfig, type ConfigDoc } from '../config/config-file.js'
+import { STORES, type Profile, type StoreKind } from '../config/profile.js'
+import { parseDuration } from '../core/duration.js'
+import type { CredentialRequest } from '../core/request.js'
+import { normalizeScopes } from '../core/scopes.js'
+import { DEFAULT_LEEWAY_MS } from '../core/token-policy.js'
+import type { Deps } from '../deps.js'
+import { ErrorCode, JitError } from '../errors.js'
+
+/** The default TTL when neither flag, env nor profile names one: short by design. */
+export const DEFAULT_TTL = '1h'
+
+/** Flags shared by the commands that name a credential. */
+export interface RequestFlags {
+  profile?: string
+  scope?: string[]
+  resource?: string[]
+  audience?: string
+  ttl?: string
+  store?: string
+}
+
+/** A request resolved from flags > `JIT_*` env > profile > defaults (DESIGN.md §2). */
+export interface Resolved {
+  request: CredentialRequest
+  profileName: string
+  profile: Profile
+  dir: string
+  /** The command that gets a matching credential, for hints. */
+  loginCommand: string
+}
+
+/** Loads the config once per invocation. */
+export function loadConfig(deps: Pick<Deps, 'env'>, warn: (m: string) => void): { dir: string; doc: ConfigDoc } {
+  const dir = configDir(deps.env)
+  return { dir, doc: readConfig(dir, warn) }
+}
+
+/**
+ * Merges flags, environment and profile into a {@link CredentialRequest}.
+ *
+ * @throws JitError `JIT_PROFILE_NOT_FOUND`, `JIT_INVALID_TTL`, `JIT_TTL_ABOVE_MAX`, `JIT_USAGE` (all exit 2).
+ */
+export function resolveRequest(deps: Pick<Deps, 'env'>, flags: RequestFlags, config: { dir: string; doc: ConfigDoc }): Resolved {
+  const { env } = deps
+  const { name, profile } = chooseProfile(config.doc, flags.profile, env)
+
+  const scopeSource = flags.scope?.length ? flags.scope : env.JIT_SCOPE ? [env.JIT_SCOPE] : [profile.scope]
+  const scopes = normalizeScopes(['openid', ...scopeSource])
+
+  const ttlText = flags.ttl ?? env.JIT_TTL ?? profile.ttl ?? DEFAULT_TTL
+  const ttlFrom = flags.ttl !== undefined ? '--ttl' : env.JIT_TTL !== undefined ? 'JIT_TTL' : profile.ttl !== undefined ? 'profile ttl' : 'ttl'
+  const ttlMs = parseDuration(ttlText, ttlFrom)
+  const maxTtlMs = profile.maxTtl ? parseDuration(profile.maxTtl, 'max-ttl') : undefined
+  if (maxTtlMs !== undefined && ttlMs > maxTtlMs) {
+    throw new JitError(ErrorCode.TTL_ABOVE_MAX, `${ttlFrom} ${ttlText} is above the max-ttl ${profile.maxTtl} of profile "${name}"`, {
+      hint: `ask for ${profile.maxTtl} or less`,
+    })
+  }
+  const leewayMs = profile.leeway ? parseDuration(profile.leeway, 'leeway') : DEFAULT_LEEWAY_MS
+
+  const storeText = flags.store ?? env.JIT_STORE ?? profile.store ?? 'keychain'
+  if (!(STORES as readonly string[]).includes(storeText)) {
+    throw new JitError(ErrorCode.USAGE, `invalid store "${storeText}": use one of ${STORES.join(', ')}`)
+  }
+
+  const resources = normalizeScopes(flags.resource?.length ? flags.resource : (profile.resource ?? []))
+  const audience = flags.audience ?? profile.audience
+  const request: CredentialRequest = {
+    profile: name,
+    issuer: profile.issuer,
+    clientId: profile.clientId,
+    scopes,
+    resources,
+    ...(audience ? { audience } : {}),
+    ttlMs,
+    ...(maxTtlMs !== undefined ? { maxTtlMs } : {}),
+    leewayMs,
+    store: storeText as StoreKind,
+    flow: profile.flow ?? 'device',
+  }
+
+  const parts = ['jit login', `--profile ${name}`]
+  if (flags.scope?.length) parts.push(`--scope ${quote(scopes.filter((s) => s !== 'openid').join(' '))}`)
+  for (const r of flags.resource ?? []) parts.push(`--resource ${quote(r)}`)
+  if (flags.audience) parts.push(`--audience ${quote(flags.audience)}`)
+  if (flags.ttl) parts.push(`--ttl ${flags.ttl}`)
+  return { request, profileName: name, profile, dir: config.dir, loginCommand: parts.join(' ') }
+}
+
+function quote(value: string): string {
+  return /^[A-Za-z0-9_:./@=-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
+}
+
+/** Collects a repeatable option (`--scope a --scope b`). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value]
+}

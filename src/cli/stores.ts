@@ -1,0 +1,71 @@
+import type { StoreKind } from '../config/profile.js'
+import type { CacheDeps } from '../core/credential-cache.js'
+import type { CredentialMeta, StateStore } from '../core/ports.js'
+import type { Deps } from '../deps.js'
+import { ErrorCode, JitError } from '../errors.js'
+import { fileStore } from '../store/file-store.js'
+import type { SecretStore } from '../store/secret-store.js'
+import { stateFile } from '../store/state-file.js'
+
+/** The stores of one invocation: the chosen one for writes, and each entry's own for reads and deletes. */
+export type Stores = CacheDeps & { store: SecretStore }
+
+/**
+ * Builds the stores for `dir`. The keychain is the default; on Linux a missing D-Bus session is caught by its probe
+ * before a login starts. `none` keeps nothing: a memory store and a memory state.
+ */
+export function openStores(deps: Deps, dir: string, chosen: StoreKind, warn: (m: string) => void): Stores {
+  const made = new Map<StoreKind, SecretStore>()
+  const storeFor = (kind: StoreKind): SecretStore => {
+    let store = made.get(kind)
+    if (!store) {
+      store = kind === 'keychain' ? deps.keychain() : kind === 'file' ? makeFileStore(deps, dir) : memorySecrets()
+      made.set(kind, store)
+    }
+    return store
+  }
+  const state = chosen === 'none' ? memoryState() : stateFile(dir, warn, () => deps.clock.now())
+  return { storeFor, state, warn, store: storeFor(chosen) }
+}
+
+function makeFileStore(deps: Deps, dir: string): SecretStore {
+  return fileStore({
+    dir,
+    passphrase: async () => {
+      if (deps.env.JIT_STORE_KEY) return deps.env.JIT_STORE_KEY
+      if (deps.env.CI === 'true') {
+        throw new JitError(ErrorCode.STORE_UNAVAILABLE, 'the file store needs JIT_STORE_KEY in CI', {
+          hint: 'set JIT_STORE_KEY, or use --store none',
+        })
+      }
+      return deps.readSecret('passphrase for the jit file store: ')
+    },
+  })
+}
+
+function memorySecrets(): SecretStore {
+  const entries = new Map<string, string>()
+  return {
+    kind: 'none',
+    get: async (k) => entries.get(k),
+    set: async (k, v) => {
+      entries.set(k, v)
+    },
+    delete: async (k) => entries.delete(k),
+    probe: async () => {},
+  }
+}
+
+function memoryState(): StateStore {
+  const entries = new Map<string, CredentialMeta>()
+  return {
+    list: () => [...entries.values()],
+    get: (k) => entries.get(k),
+    put: (m) => {
+      entries.set(m.key, m)
+    },
+    remove: (keys) => {
+      for (const k of keys) entries.delete(k)
+    },
+  }
+}

@@ -1,0 +1,133 @@
+import { ErrorCode, JitError } from '../errors.js'
+import { parseDuration } from '../core/duration.js'
+
+/** The login flows a profile can name. */
+export const FLOWS = ['device', 'pkce', 'auto', 'client-credentials', 'token-exchange'] as const
+export type Flow = (typeof FLOWS)[number]
+
+/** Where secrets go. */
+export const STORES = ['keychain', 'file', 'none'] as const
+export type StoreKind = (typeof STORES)[number]
+
+/** A profile as saved in the config file. It never holds a secret: `clientSecretEnv` names a variable. */
+export interface Profile {
+  issuer: string
+  clientId: string
+  clientSecretEnv?: string
+  flow?: Flow
+  /** Default scopes, space-separated. */
+  scope?: string
+  resource?: string[]
+  audience?: string
+  ttl?: string
+  maxTtl?: string
+  redirectPort?: number
+  insecureLoopback?: boolean
+  /** Token-endpoint parameter that carries the requested TTL in seconds, for providers that honour one. */
+  ttlParam?: string
+  store?: StoreKind
+  leeway?: string
+  execEnv?: string[]
+}
+
+type Field = {
+  key: keyof Profile
+  description: string
+  parse: (value: string[]) => Profile[keyof Profile]
+  list?: boolean
+}
+
+const one = (name: string, values: string[]): string => {
+  if (values.length !== 1 || values[0] === undefined || values[0] === '') {
+    throw new JitError(ErrorCode.USAGE, `${name} takes exactly one value`)
+  }
+  return values[0]
+}
+
+const choice =
+  <T extends string>(name: string, allowed: readonly T[]) =>
+  (values: string[]): T => {
+    const v = one(name, values)
+    if (!(allowed as readonly string[]).includes(v)) {
+      throw new JitError(ErrorCode.USAGE, `invalid ${name} "${v}": use one of ${allowed.join(', ')}`)
+    }
+    return v as T
+  }
+
+const duration = (name: string) => (values: string[]) => {
+  const v = one(name, values)
+  parseDuration(v, name)
+  return v
+}
+
+const bool = (name: string) => (values: string[]) => {
+  const v = one(name, values).toLowerCase()
+  if (['true', 'yes', '1', 'on'].includes(v)) return true
+  if (['false', 'no', '0', 'off'].includes(v)) return false
+  throw new JitError(ErrorCode.USAGE, `invalid ${name} "${v}": use true or false`)
+}
+
+/** The settable profile fields, by their CLI name (`jit config set NAME <field> <value...>`). */
+export const PROFILE_FIELDS: Record<string, Field> = {
+  issuer: { key: 'issuer', description: 'issuer URL (checked by discovery at init)', parse: (v) => one('issuer', v) },
+  'client-id': { key: 'clientId', description: 'OAuth client ID', parse: (v) => one('client-id', v) },
+  'client-secret-env': {
+    key: 'clientSecretEnv',
+    description: 'name of the environment variable that holds the client secret (never the secret)',
+    parse: (v) => {
+      const name = one('client-secret-env', v)
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+        throw new JitError(ErrorCode.USAGE, `invalid client-secret-env "${name}": give the NAME of a variable, not a secret`)
+      }
+      return name
+    },
+  },
+  flow: { key: 'flow', description: `login flow: ${FLOWS.join(', ')}`, parse: choice('flow', FLOWS) },
+  scope: { key: 'scope', description: 'default scopes (space-separated)', parse: (v) => v.join(' ').trim() },
+  resource: { key: 'resource', description: 'default resource indicators (RFC 8707)', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
+  audience: { key: 'audience', description: 'default audience', parse: (v) => one('audience', v) },
+  ttl: { key: 'ttl', description: 'default TTL (e.g. 1h)', parse: duration('ttl') },
+  'max-ttl': { key: 'maxTtl', description: 'largest TTL a login may ask for', parse: duration('max-ttl') },
+  'redirect-port': {
+    key: 'redirectPort',
+    description: 'fixed loopback port for the browser flow',
+    parse: (v) => {
+      const n = Number(one('redirect-port', v))
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new JitError(ErrorCode.USAGE, `invalid redirect-port "${v[0]}"`)
+      return n
+    },
+  },
+  'insecure-loopback': { key: 'insecureLoopback', description: 'allow plain http to a loopback issuer', parse: bool('insecure-loopback') },
+  'ttl-param': { key: 'ttlParam', description: 'token-request parameter that carries the TTL in seconds', parse: (v) => one('ttl-param', v) },
+  store: { key: 'store', description: `where secrets go: ${STORES.join(', ')}`, parse: choice('store', STORES) },
+  leeway: { key: 'leeway', description: 'safety margin before a deadline (default 30s)', parse: duration('leeway') },
+  'exec-env': { key: 'execEnv', description: 'variables jit exec sets, e.g. PGPASSWORD=access_token', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
+}
+
+/** Profile names end up in keychain account names and file names: keep them plain. */
+export function checkProfileName(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
+    throw new JitError(ErrorCode.USAGE, `invalid profile name "${name}": use letters, digits, ".", "_" or "-"`)
+  }
+  return name
+}
+
+/** Turns a saved object into a {@link Profile}, or explains what is wrong with it. */
+export function validateProfile(name: string, value: unknown): Profile {
+  if (value === null || typeof value !== 'object') throw new JitError(ErrorCode.CONFIG, `profile "${name}" is not an object`)
+  const p = value as Record<string, unknown>
+  if (typeof p.issuer !== 'string' || typeof p.clientId !== 'string') {
+    throw new JitError(ErrorCode.CONFIG, `profile "${name}" lacks an issuer or client-id`, { hint: `run: jit config show ${name}` })
+  }
+  return p as unknown as Profile
+}
+
+/** Renders a profile with CLI field names, for `config show` and `--json`. */
+export function profileToFields(profile: Profile): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [name, field] of Object.entries(PROFILE_FIELDS)) {
+    const v = profile[field.key]
+    if (v !== undefined) out[name] = v
+  }
+  return out
+}

@@ -1,0 +1,157 @@
+/**
+ * The provider adapter: the only module that imports openid-client. Loaded lazily, so `jit token` on a cache hit
+ * never pays for it.
+ */
+import * as client from 'openid-client'
+import { ErrorCode, JitError } from '../errors.js'
+import type {
+  DeviceAuthorization,
+  DevicePollResult,
+  DiscoverInput,
+  OidcPort,
+  ProviderSession,
+  TokenResponse,
+} from '../core/ports.js'
+import { mapOidcError } from './map-error.js'
+import { isLoopbackUrl } from './loopback.js'
+
+export { isLoopbackUrl } from './loopback.js'
+
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+
+/** Options of {@link createOidc}. */
+export interface CreateOidcOptions {
+  /** Used for every request (discovery, JWKS, token endpoint): tests pass a scripted fetch. */
+  fetch?: typeof fetch
+  /** Seconds per HTTP request. */
+  timeoutSeconds?: number
+}
+
+/** Builds the {@link OidcPort} on openid-client v6. */
+export function createOidc(options: CreateOidcOptions = {}): OidcPort {
+  return {
+    async discover(input: DiscoverInput): Promise<ProviderSession> {
+      const issuerUrl = parseIssuer(input.issuer)
+      const insecure = issuerUrl.protocol === 'http:'
+      if (insecure && !(input.allowInsecureLoopback && isLoopbackUrl(issuerUrl))) {
+        throw new JitError(ErrorCode.INSECURE_ISSUER, `refusing plain http to "${input.issuer}"`, {
+          hint: isLoopbackUrl(issuerUrl)
+            ? 'for a local provider on a loopback address, opt in with --insecure-loopback'
+            : 'use the https URL of the provider',
+        })
+      }
+      const discoveryOptions: client.DiscoveryRequestOptions = { timeout: options.timeoutSeconds ?? 30 }
+      if (options.fetch) discoveryOptions[client.customFetch] = options.fetch as client.CustomFetch
+      // Opt-in only, and only for loopback issuers (checked above): a local provider for development and tests.
+      // eslint-disable-next-line @typescript-eslint/no-deprecated
+      if (insecure) discoveryOptions.execute = [client.allowInsecureRequests]
+      const auth = input.clientSecret ? client.ClientSecretPost(input.clientSecret) : client.None()
+      let config: client.Configuration
+      try {
+        config = await client.discovery(issuerUrl, input.clientId, undefined, auth, discoveryOptions)
+      } catch (err) {
+        throw mapOidcError(err, { issuer: input.issuer, during: 'discovery' })
+      }
+      // Verify ID token signatures against the provider's JWKS, not just their claims.
+      client.enableNonRepudiationChecks(config)
+      return session(config, input.issuer)
+    },
+  }
+}
+
+function parseIssuer(issuer: string): URL {
+  let url: URL
+  try {
+    url = new URL(issuer)
+  } catch {
+    throw new JitError(ErrorCode.USAGE, `invalid issuer URL "${issuer}"`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new JitError(ErrorCode.USAGE, `invalid issuer URL "${issuer}": only https is supported`)
+  }
+  return url
+}
+
+function session(config: client.Configuration, issuer: string): ProviderSession {
+  const meta = config.serverMetadata()
+  const info = {
+    issuer: meta.issuer,
+    ...(meta.device_authorization_endpoint ? { deviceAuthorizationEndpoint: meta.device_authorization_endpoint } : {}),
+    ...(meta.authorization_endpoint ? { authorizationEndpoint: meta.authorization_endpoint } : {}),
+    ...(meta.revocation_endpoint ? { revocationEndpoint: meta.revocation_endpoint } : {}),
+    ...(meta.token_endpoint ? { tokenEndpoint: meta.token_endpoint } : {}),
+  }
+  return {
+    info,
+    async startDeviceAuthorization(parameters): Promise<DeviceAuthorization> {
+      if (!meta.device_authorization_endpoint) {
+        throw new JitError(ErrorCode.IDP_ERROR, `the provider "${issuer}" does not offer the device flow`, {
+          hint: 'enable the device authorization grant for this client at the provider, or use another --flow',
+        })
+      }
+      let res: client.DeviceAuthorizationResponse
+      try {
+        res = await client.initiateDeviceAuthorization(config, parameters)
+      } catch (err) {
+        throw mapOidcError(err, { issuer, during: 'device authorization' })
+      }
+      return {
+        deviceCode: res.device_code,
+        userCode: res.user_code,
+        verificationUri: res.verification_uri,
+        ...(typeof res.verification_uri_complete === 'string' ? { verificationUriComplete: res.verification_uri_complete } : {}),
+        expiresIn: res.expires_in,
+        ...(typeof res.interval === 'number' ? { interval: res.interval } : {}),
+      }
+    },
+    async pollDeviceToken(deviceCode, parameters): Promise<DevicePollResult> {
+      try {
+        const res = await client.genericGrantRequest(config, DEVICE_GRANT, withParam(parameters, 'device_code', deviceCode))
+        return { status: 'ok', tokens: toTokens(res) }
+      } catch (err) {
+        if (err instanceof client.ResponseBodyError) {
+          if (err.error === 'authorization_pending') return { status: 'pending' }
+          if (err.error === 'slow_down') return { status: 'slow_down' }
+        }
+        const retryAfter = retryAfterSeconds(err)
+        if (retryAfter !== undefined) return { status: 'retry_after', seconds: retryAfter }
+        throw mapOidcError(err, { issuer, during: 'the token request' })
+      }
+    },
+  }
+}
+
+function retryAfterSeconds(err: unknown): number | undefined {
+  const response = err instanceof client.ClientError ? err.cause : undefined
+  if (!(response instanceof Response) || response.status !== 503) return undefined
+  const header = response.headers.get('retry-after')
+  if (header === null) return undefined
+  const seconds = Number(header)
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds, 60)
+  const date = Date.parse(header)
+  // An HTTP-date is wall-clock time on the server, so it is compared with the wall clock, not jit's injected one.
+  // eslint-disable-next-line no-restricted-syntax
+  return Number.isNaN(date) ? undefined : Math.min(Math.max(0, (date - Date.now()) / 1000), 60)
+}
+
+function toTokens(res: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers): TokenResponse {
+  if (typeof res.access_token !== 'string' || res.access_token === '') {
+    throw new JitError(ErrorCode.INVALID_RESPONSE, 'the token response has no access_token')
+  }
+  const claims = res.claims()
+  return {
+    accessToken: res.access_token,
+    tokenType: typeof res.token_type === 'string' ? res.token_type.toLowerCase() : 'bearer',
+    ...(typeof res.expires_in === 'number' ? { expiresIn: res.expires_in } : {}),
+    ...(typeof res.scope === 'string' ? { scope: res.scope } : {}),
+    ...(typeof res.id_token === 'string' ? { idToken: res.id_token } : {}),
+    ...(typeof res.refresh_token === 'string' ? { refreshToken: res.refresh_token } : {}),
+    ...(claims ? { idClaims: { ...claims } } : {}),
+  }
+}
+
+function withParam(parameters: URLSearchParams, name: string, value: string): URLSearchParams {
+  const copy = new URLSearchParams(parameters)
+  copy.set(name, value)
+  return copy
+}
