@@ -1,13 +1,23 @@
 import { Command, CommanderError } from 'commander'
 import type { Deps } from '../deps.js'
-import { configCommand } from '../cli/commands/config.js'
-import { loginCommand } from './commands/login.js'
-import { logoutCommand } from './commands/logout.js'
-import { statusCommand } from './commands/status.js'
-import { tokenCommand } from './commands/token.js'
-import { makeCtx } from './context.js'
+import { makeCtx, type Ctx } from './context.js'
 import { ExitCode, exitCodeFor, printError } from './exit-codes.js'
 import { VERSION } from '../version.js'
+
+/** Each command module is imported only when it runs: `jit token` on a cache hit loads no login or config code. */
+const COMMANDS: Record<string, (ctx: Ctx) => Promise<Command>> = {
+  login: async (ctx) => (await import('./commands/login.js')).loginCommand(ctx),
+  token: async (ctx) => (await import('./commands/token.js')).tokenCommand(ctx),
+  status: async (ctx) => (await import('./commands/status.js')).statusCommand(ctx),
+  logout: async (ctx) => (await import('./commands/logout.js')).logoutCommand(ctx),
+  config: async (ctx) => (await import('./commands/config.js')).configCommand(ctx),
+}
+
+/** The command named in argv, if any: the first argument that is not an option. */
+function commandIn(argv: readonly string[]): string | undefined {
+  const first = argv.slice(2).find((a) => !a.startsWith('-'))
+  return first !== undefined && first in COMMANDS ? first : undefined
+}
 
 /**
  * Runs jit with `argv` (as in `process.argv`) against `deps` and returns the exit status. Never throws and never calls
@@ -33,7 +43,9 @@ Examples:
 Docs: https://github.com/jit-credentials/jit/tree/main/docs`,
     )
   program.enablePositionalOptions()
-  for (const cmd of [loginCommand(ctx), tokenCommand(ctx), statusCommand(ctx), logoutCommand(ctx), configCommand(ctx)]) {
+  const named = commandIn(argv)
+  for (const name of named ? [named] : Object.keys(COMMANDS)) {
+    const cmd = await COMMANDS[name]!(ctx)
     cmd.option('--debug', 'print error details (never tokens)')
     program.addCommand(cmd)
   }

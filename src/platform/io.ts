@@ -17,6 +17,13 @@ export type Env = Readonly<Record<string, string | undefined>>
 
 /** The real process streams. */
 export function processIO(): IO {
+  // `jit status | head -1`: a reader that goes away is not an error worth a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+      throw err
+    })
+  }
   return {
     in: process.stdin,
     out: process.stdout,

@@ -1,9 +1,10 @@
+import type * as KeyringModule from '@napi-rs/keyring'
 import type { AsyncEntry, EntryOptions } from '@napi-rs/keyring'
 import { randomBytes } from 'node:crypto'
 import { ErrorCode, JitError } from '../errors.js'
 import type { SecretStore } from './secret-store.js'
 
-type Keyring = typeof import('@napi-rs/keyring')
+type Keyring = typeof KeyringModule
 
 /** Options of {@link keychainStore}. */
 export interface KeychainStoreOptions {

@@ -33,7 +33,8 @@ function expectUnavailable(error: unknown, message?: RegExp): JitError {
   return err
 }
 
-const report = (what: string, ms: number): void => console.info(`[keychain timing] ${what}: ${ms.toFixed(1)} ms`)
+const report = (what: string, ms: number, error?: unknown): void =>
+  console.info(`[keychain timing] ${what}: ${ms.toFixed(1)} ms${error instanceof Error ? ` (${error.message})` : ''}`)
 
 describeWithComponent('keychainStore on a private gnome-keyring', gate, () => {
   const savedBus = process.env.DBUS_SESSION_BUS_ADDRESS
@@ -134,24 +135,24 @@ describeWithComponent('keychainStore on a private gnome-keyring', gate, () => {
       ring.suspend()
       try {
         const get = await timed(() => store.get('frozen/key'))
-        report(`frozen: get on an open entry (timeout ${timeoutMs} ms)`, get.ms)
+        report(`frozen: get on an open entry (timeout ${timeoutMs} ms)`, get.ms, get.error)
         expectUnavailable(get.error, /^the keychain did not answer within 0\.5s$/)
         expect(get.ms).toBeGreaterThanOrEqual(timeoutMs - 5)
         expect(get.ms).toBeLessThan(timeoutMs + 250)
 
         const again = await timed(() => store.get('frozen/key'))
-        report('frozen: next call while the first is still pending', again.ms)
+        report('frozen: next call while the first is still pending', again.ms, again.error)
         expectUnavailable(again.error, /did not answer/)
         expect(again.ms).toBeLessThan(50)
 
         // A new entry connects synchronously; @napi-rs/keyring gives up on a silent service after about 2 s.
         const fresh = await timed(() => keychainStore({ service: newService(), timeoutMs }).get('new'))
-        report('frozen: first call on a new store (blocks the event loop in the constructor)', fresh.ms)
+        report('frozen: first call on a new store (blocks the event loop in the constructor)', fresh.ms, fresh.error)
         expectUnavailable(fresh.error)
         expect(fresh.ms).toBeLessThan(5000)
 
         const list = await timed(() => listKeychainAccounts('jit', { timeoutMs }))
-        report('frozen: listKeychainAccounts', list.ms)
+        report('frozen: listKeychainAccounts', list.ms, list.error)
         expectUnavailable(list.error, /did not answer/)
         expect(list.ms).toBeLessThan(timeoutMs + 250)
       } finally {
@@ -172,7 +173,8 @@ describeWithComponent('keychainStore on a private gnome-keyring', gate, () => {
     })
 
     it('locked: fails fast with the reason, never the value', async () => {
-      const store = keychainStore({ service: newService() })
+      const service = newService()
+      const store = keychainStore({ service })
       const secret = `secret-${randomBytes(8).toString('hex')}`
       await store.set('locked/key', secret)
       await ring.lock()
@@ -181,12 +183,12 @@ describeWithComponent('keychainStore on a private gnome-keyring', gate, () => {
       const set = await timed(() => store.set('locked/key', secret))
       const probe = await timed(() => store.probe())
       const fresh = await timed(() => keychainStore({ service: newService() }).get('other'))
-      const list = await timed(() => listKeychainAccounts('jit'))
-      report('locked: get', get.ms)
-      report('locked: set', set.ms)
-      report('locked: probe', probe.ms)
-      report('locked: get of a missing key on a new store', fresh.ms)
-      report('locked: listKeychainAccounts', list.ms)
+      const list = await timed(() => listKeychainAccounts(service))
+      report('locked: get', get.ms, get.error)
+      report('locked: set', set.ms, set.error)
+      report('locked: probe', probe.ms, probe.error)
+      report('locked: get of a missing key on a new store', fresh.ms, fresh.error)
+      report('locked: listKeychainAccounts', list.ms, list.error)
       for (const { ms, error } of [get, set, probe]) {
         const err = expectUnavailable(error, /^keychain (read|write|probe) failed: .*unlock prompt was dismissed/)
         expect(err.message).not.toContain(secret)
@@ -207,10 +209,10 @@ describeWithComponent('keychainStore on a private gnome-keyring', gate, () => {
       const freshGet = await timed(() => store.get('dead/new'))
       const freshSet = await timed(() => store.set('dead/new', 'v'))
       const probe = await timed(() => store.probe())
-      report('dead: get on an open entry', openGet.ms)
-      report('dead: get on a new entry', freshGet.ms)
-      report('dead: set on a new entry', freshSet.ms)
-      report('dead: probe', probe.ms)
+      report('dead: get on an open entry', openGet.ms, openGet.error)
+      report('dead: get on a new entry', freshGet.ms, freshGet.error)
+      report('dead: set on a new entry', freshSet.ms, freshSet.error)
+      report('dead: probe', probe.ms, probe.error)
       for (const { ms, error } of [openGet, freshGet, freshSet, probe]) {
         expectUnavailable(error, /^keychain (read|write|probe) failed: /)
         expect(ms).toBeLessThan(1000)
