@@ -47,7 +47,7 @@ export function createDeps(overrides: Partial<Deps> = {}): Deps {
       return systemBrowser(env)
     },
     keychain: () => {
-      keychain ??= lazyKeychain(env)
+      keychain ??= lazyKeychain(env, process.platform)
       return keychain
     },
     listKeychainKeys: async () => {
@@ -71,11 +71,12 @@ export function createDeps(overrides: Partial<Deps> = {}): Deps {
 }
 
 /** The keychain store, imported on first call so commands that never touch it do not load the native binding. */
-function lazyKeychain(env: Env): SecretStore {
+function lazyKeychain(env: Env, platform: NodeJS.Platform): SecretStore {
   let real: Promise<SecretStore> | undefined
   const load = (): Promise<SecretStore> => {
+    // Only Windows Credential Manager caps a secret (about 2.5 KB); elsewhere splitting would only add D-Bus round trips.
     real ??= Promise.all([import('./store/keychain-store.js'), import('./store/chunked-store.js')]).then(([k, c]) =>
-      c.chunkedStore(k.keychainStore({ env })),
+      c.chunkedStore(k.keychainStore({ env, platform }), { maxChunk: platform === 'win32' ? 1200 : Infinity }),
     )
     return real
   }
