@@ -252,3 +252,21 @@ describe('jit config init checks discovery', () => {
     expect(res.stderr).toContain('--insecure-loopback')
   })
 })
+
+describe('scopes and resources', () => {
+  it('--scope repeated or space-separated is the same request; --resource sets the JWT audience', async () => {
+    const d = await setup()
+    const run = jit(d, 'login', '--json', '--scope', 'db:read', '--scope', 'db:write', '--resource', 'urn:jit:db')
+    const event = await waitForEvent(() => d.io.stderr(), 'device_authorization')
+    await idp.approveDevice(String(event.verification_uri_complete))
+    const res = await run
+    expect(res.code, res.stderr).toBe(0)
+    const token = await jit(d, 'token', '--scope', 'db:write db:read', '--resource', 'urn:jit:db')
+    expect(token.code, token.stderr).toBe(0)
+    const claims = JSON.parse(Buffer.from(token.stdout.split('.')[1]!, 'base64url').toString()) as { aud: string; scope: string }
+    expect(claims.aud).toBe('urn:jit:db')
+    expect(claims.scope.split(' ').sort()).toEqual(['db:read', 'db:write'])
+    // Without the resource it is another request, so another (missing) credential
+    expect((await jit(d, 'token', '--scope', 'db:write db:read')).code).toBe(4)
+  })
+})
