@@ -1,4 +1,4 @@
-import type { Browser, OidcPort } from './core/ports.js'
+import type { Browser, LoopbackPort, OidcPort } from './core/ports.js'
 import { realSleep, systemClock, type Clock, type Sleep } from './platform/clock.js'
 import { processIO, type Env, type IO } from './platform/io.js'
 import type { SecretStore } from './store/secret-store.js'
@@ -17,6 +17,8 @@ export interface Deps {
   oidc: () => Promise<OidcPort>
   /** The browser opener, loaded on first use. */
   browser: () => Promise<Browser>
+  /** The loopback redirect listener of the browser flow, loaded on first use. */
+  loopback: () => Promise<LoopbackPort>
   /** The OS keychain (service `jit`). */
   keychain: () => SecretStore
   /** Lists keychain accounts of service `jit`, for cleanup of entries the state file lost. */
@@ -45,6 +47,10 @@ export function createDeps(overrides: Partial<Deps> = {}): Deps {
     browser: async () => {
       const { systemBrowser } = await import('./platform/browser.js')
       return systemBrowser(env)
+    },
+    loopback: async () => {
+      const { loopbackPort } = await import('./oidc/loopback-server.js')
+      return loopbackPort()
     },
     keychain: () => {
       keychain ??= lazyKeychain(env, process.platform)

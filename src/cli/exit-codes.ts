@@ -32,6 +32,7 @@ const BY_CODE: Record<JitErrorCode, number> = {
   [ErrorCode.INVALID_RESPONSE]: ExitCode.FAILURE,
   [ErrorCode.NETWORK]: ExitCode.FAILURE,
   [ErrorCode.LOGIN_TIMEOUT]: ExitCode.FAILURE,
+  [ErrorCode.PORT_IN_USE]: ExitCode.FAILURE,
   [ErrorCode.UNSAFE_URL]: ExitCode.FAILURE,
   [ErrorCode.CONFIG]: ExitCode.FAILURE,
 }

@@ -25,6 +25,14 @@ export function humanLoginReporter(opts: HumanReporterOptions): LoginReporter & 
       return pending
     },
     started() {},
+    authorizationRequest(info) {
+      const lines = info.willOpen
+        ? ['', 'Opening your browser to sign in. If it does not open, visit:', `  ${style.underline(info.url)}`]
+        : ['', 'To sign in, open this URL in a browser on this machine:', `  ${style.underline(info.url)}`]
+      io.err.write(`${lines.join('\n')}\n`)
+      if (io.isErrTTY) status.start(() => `Waiting for the browser… ${style.dim('(Ctrl-C to cancel)')}`)
+      else io.err.write('waiting for the browser\n')
+    },
     deviceAuthorization(info) {
       const url = info.verificationUriComplete ?? info.verificationUri
       const lines = [
@@ -60,10 +68,13 @@ export function humanLoginReporter(opts: HumanReporterOptions): LoginReporter & 
 }
 
 /** JSON Lines on stderr, one object per step (DESIGN.md §2), for wrappers and tests. */
-export function jsonLoginReporter(io: IO, profile: string): LoginReporter {
+export function jsonLoginReporter(io: IO, profile: string, flowReason?: string): LoginReporter {
   return {
     started(info) {
-      writeEvent(io, { event: 'login_started', profile, flow: info.flow, issuer: info.issuer })
+      writeEvent(io, { event: 'login_started', profile, flow: info.flow, ...(flowReason ? { flow_reason: flowReason } : {}), issuer: info.issuer })
+    },
+    authorizationRequest(info) {
+      writeEvent(io, { event: 'authorization_request', url: info.url, redirect_uri: info.redirectUri, will_open: info.willOpen })
     },
     deviceAuthorization(info) {
       writeEvent(io, {

@@ -41,8 +41,13 @@ export function loadConfig(deps: Pick<Deps, 'env'>, warn: (m: string) => void): 
  *
  * @throws JitError `JIT_PROFILE_NOT_FOUND`, `JIT_INVALID_TTL`, `JIT_TTL_ABOVE_MAX`, `JIT_USAGE` (all exit 2).
  */
-export function resolveRequest(deps: Pick<Deps, 'env'>, flags: RequestFlags, config: { dir: string; doc: ConfigDoc }): Resolved {
-  const { env } = deps
+export function resolveRequest(
+  deps: Pick<Deps, 'env'>,
+  flags: RequestFlags,
+  config: { dir: string; doc: ConfigDoc },
+  purpose: 'login' | 'lookup' = 'login',
+): Resolved {
+  const env = purpose === 'lookup' ? { ...deps.env, JIT_TTL: undefined } : deps.env
   const { name, profile } = chooseProfile(config.doc, flags.profile, env)
 
   const scopeSource = flags.scope?.length ? flags.scope : env.JIT_SCOPE ? [env.JIT_SCOPE] : [profile.scope]
@@ -52,7 +57,8 @@ export function resolveRequest(deps: Pick<Deps, 'env'>, flags: RequestFlags, con
   const ttlFrom = flags.ttl !== undefined ? '--ttl' : env.JIT_TTL !== undefined ? 'JIT_TTL' : profile.ttl !== undefined ? 'profile ttl' : 'ttl'
   const ttlMs = parseDuration(ttlText, ttlFrom)
   const maxTtlMs = profile.maxTtl ? parseDuration(profile.maxTtl, 'max-ttl') : undefined
-  if (maxTtlMs !== undefined && ttlMs > maxTtlMs) {
+  // A lookup (jit token) never asks for a TTL, so only a login can be over the cap.
+  if (purpose === 'login' && maxTtlMs !== undefined && ttlMs > maxTtlMs) {
     throw new JitError(ErrorCode.TTL_ABOVE_MAX, `${ttlFrom} ${ttlText} is above the max-ttl ${profile.maxTtl} of profile "${name}"`, {
       hint: `ask for ${profile.maxTtl} or less`,
     })

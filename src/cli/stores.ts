@@ -14,12 +14,12 @@ export type Stores = CacheDeps & { store: SecretStore }
  * Builds the stores for `dir`. The keychain is the default; on Linux a missing D-Bus session is caught by its probe
  * before a login starts. `none` keeps nothing: a memory store and a memory state.
  */
-export function openStores(deps: Deps, dir: string, chosen: StoreKind, warn: (m: string) => void): Stores {
+export function openStores(deps: Deps, dir: string, chosen: StoreKind, warn: (m: string) => void, opts: { interactive: boolean }): Stores {
   const made = new Map<StoreKind, SecretStore>()
   const storeFor = (kind: StoreKind): SecretStore => {
     let store = made.get(kind)
     if (!store) {
-      store = kind === 'keychain' ? deps.keychain() : kind === 'file' ? makeFileStore(deps, dir) : memorySecrets()
+      store = kind === 'keychain' ? deps.keychain() : kind === 'file' ? makeFileStore(deps, dir, opts.interactive) : memorySecrets()
       made.set(kind, store)
     }
     return store
@@ -28,13 +28,14 @@ export function openStores(deps: Deps, dir: string, chosen: StoreKind, warn: (m:
   return { storeFor, state, warn, store: storeFor(chosen) }
 }
 
-function makeFileStore(deps: Deps, dir: string): SecretStore {
+function makeFileStore(deps: Deps, dir: string, interactive: boolean): SecretStore {
   return fileStore({
     dir,
     passphrase: async () => {
       if (deps.env.JIT_STORE_KEY) return deps.env.JIT_STORE_KEY
-      if (deps.env.CI === 'true') {
-        throw new JitError(ErrorCode.STORE_UNAVAILABLE, 'the file store needs JIT_STORE_KEY in CI', {
+      // Only a login may ask: jit token and the others run in scripts, where a prompt would hang.
+      if (!interactive || deps.env.CI === 'true') {
+        throw new JitError(ErrorCode.STORE_UNAVAILABLE, 'the file store needs its passphrase in JIT_STORE_KEY here', {
           hint: 'set JIT_STORE_KEY, or use --store none',
         })
       }

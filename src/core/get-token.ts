@@ -4,6 +4,7 @@ import { formatDuration } from './duration.js'
 import { deleteCredential, readCredential, removeExpired, type CacheDeps, type Credential } from './credential-cache.js'
 import type { CredentialMeta } from './ports.js'
 import { requestKey, type CredentialRequest } from './request.js'
+import { missingScopes } from './scopes.js'
 import { isUsable } from './token-policy.js'
 
 /** Input of {@link getToken}. */
@@ -53,6 +54,13 @@ export async function getToken(deps: GetTokenDeps, input: GetTokenInput): Promis
     throw new JitError(ErrorCode.NOT_LOGGED_IN, `profile "${profile}" has no cached credential for ${describe(input.request)}`, { hint })
   }
   const { credential } = read
+  const lacking = missingScopes(input.request.scopes, credential.meta.scopes)
+  if (lacking.length > 0) {
+    // Cached under this request, but the provider granted less: it cannot serve what it was not given.
+    throw new JitError(ErrorCode.NOT_LOGGED_IN, `the credential of profile "${profile}" was not granted: ${lacking.join(' ')}`, {
+      hint: `${hint} (the provider may not allow ${lacking.length === 1 ? 'this scope' : 'these scopes'} for you)`,
+    })
+  }
   if (!isUsable(credential.meta.deadline, now, input.request.leewayMs, input.minTtlMs)) {
     const left = credential.meta.deadline - now
     throw new JitError(

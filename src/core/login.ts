@@ -4,15 +4,18 @@ import type { SecretStore } from '../store/secret-store.js'
 import { tokenFingerprint } from '../store/cache-key.js'
 import { saveCredential, type CacheDeps, type Credential } from './credential-cache.js'
 import { readJwtExp } from './jwt.js'
-import type { Browser, CredentialMeta, DeviceAuthorization, OidcPort, ProviderSession, TokenResponse } from './ports.js'
+import { randomBytes } from 'node:crypto'
+import type { Browser, CredentialMeta, DeviceAuthorization, LoopbackPort, OidcPort, ProviderSession, TokenResponse } from './ports.js'
 import { requestKey, type CredentialRequest } from './request.js'
 import { missingScopes, normalizeScopes } from './scopes.js'
 import { computeDeadline, isUsable } from './token-policy.js'
 
 /** What a login shows a person (or a wrapper, with `--json`) while it runs. */
 export interface LoginReporter {
-  /** The provider is known and the login starts. */
-  started(info: { flow: 'device'; issuer: string }): void
+  /** The provider is known and the login starts with `flow`. */
+  started(info: { flow: 'device' | 'pkce'; issuer: string }): void
+  /** Browser flow: the URL the person must open, and where the provider will send them back. */
+  authorizationRequest?(info: { url: string; redirectUri: string; willOpen: boolean }): void
   /** RFC 8628 §3.3: show the code and where to enter it; `expiresAt` is epoch ms. */
   deviceAuthorization(info: { userCode: string; verificationUri: string; verificationUriComplete?: string; expiresIn: number; expiresAt: number }): void
   /** The browser was (or could not be) opened on `url`. */
@@ -22,9 +25,21 @@ export interface LoginReporter {
   warn(message: string): void
 }
 
+/** Options of the browser flow (authorization code + PKCE on a loopback redirect). */
+export interface PkceOptions {
+  /** 0 = any free port (RFC 8252 §7.3); a fixed one for providers that register exact redirect URIs. */
+  port: number
+  host: '127.0.0.1' | 'localhost'
+}
+
 /** Input of {@link login}. */
 export interface LoginInput {
   request: CredentialRequest
+  /** `device` (RFC 8628) or `pkce` (RFC 7636 + RFC 8252); `auto` is resolved by the caller. */
+  flow: 'device' | 'pkce'
+  pkce?: PkceOptions
+  /** The whole login ends with `JIT_LOGIN_TIMEOUT` after this long (ms). */
+  timeoutMs?: number
   clientSecret?: string
   allowInsecureLoopback: boolean
   /** Token-endpoint parameter that carries the TTL in seconds (profile `ttl-param`). */
@@ -50,63 +65,135 @@ export type LoginDeps = CacheDeps & {
   sleep: Sleep
   oidc: () => Promise<OidcPort>
   browser: () => Promise<Browser>
+  loopback: () => Promise<LoopbackPort>
   store: SecretStore
 }
 
 const DEVICE_GRANT_DEFAULT_INTERVAL = 5
 
 /**
- * Logs in with the device authorization grant (RFC 8628) and caches the credential.
+ * Logs in with the device authorization grant (RFC 8628) or the authorization code grant with PKCE on a loopback
+ * redirect (RFC 7636, RFC 8252), then caches the credential under the deadline rule.
  *
- * The store is probed before anything else, so a person never approves a login whose result cannot be kept. Polling
- * follows §3.5: wait `interval` (default 5 s) before each request, add 5 s on `slow_down`, stop on `access_denied`
- * (`JIT_ACCESS_DENIED`) or `expired_token` / local expiry of the device code (`JIT_DEVICE_CODE_EXPIRED`). An abort of
- * `signal` ends it with `JIT_INTERRUPTED` and nothing stored.
+ * The store is probed before anything else, so a person never approves a login whose result cannot be kept. An abort
+ * of `signal` ends it with `JIT_INTERRUPTED`, the timeout with `JIT_LOGIN_TIMEOUT`; either way nothing is stored.
  */
 export async function login(deps: LoginDeps, input: LoginInput): Promise<LoginResult> {
   const { request, reporter } = input
   await deps.store.probe()
-  throwIfAborted(input.signal)
-
-  const oidc = await deps.oidc()
-  const session = await oidc.discover({
-    issuer: request.issuer,
-    clientId: request.clientId,
-    allowInsecureLoopback: input.allowInsecureLoopback,
-    ...(input.clientSecret ? { clientSecret: input.clientSecret } : {}),
-    ...(input.signal ? { signal: input.signal } : {}),
-  })
-  throwIfAborted(input.signal)
-  reporter.started({ flow: 'device', issuer: session.info.issuer })
-
-  const authParams = new URLSearchParams({ scope: request.scopes.join(' ') })
-  for (const r of request.resources) authParams.append('resource', r)
-  if (request.audience) authParams.set('audience', request.audience)
-
-  const device = await session.startDeviceAuthorization(authParams)
-  checkVerificationUri(device)
-  const startedAt = deps.clock.now()
-  const expiresAt = startedAt + device.expiresIn * 1000
-
-  const tokenParams = new URLSearchParams()
-  for (const r of request.resources) tokenParams.append('resource', r)
-  if (input.ttlParam) tokenParams.set(input.ttlParam, String(Math.floor(request.ttlMs / 1000)))
-
-  let tokens: TokenResponse
+  const limit = withTimeout(deps.sleep, input.timeoutMs, input.signal)
+  const signal = limit.signal
   try {
-    reporter.deviceAuthorization({
-      userCode: device.userCode,
-      verificationUri: device.verificationUri,
-      ...(device.verificationUriComplete ? { verificationUriComplete: device.verificationUriComplete } : {}),
-      expiresIn: device.expiresIn,
-      expiresAt,
-    })
-    if (input.openBrowser) await openQuietly(deps, reporter, device.verificationUriComplete ?? device.verificationUri)
-    tokens = await pollForTokens(deps, session.pollDeviceToken.bind(session), device, tokenParams, expiresAt, input.signal)
+    throwIfAborted(signal)
+    const oidc = await deps.oidc()
+    const session = await raceAbort(
+      oidc.discover({
+        issuer: request.issuer,
+        clientId: request.clientId,
+        allowInsecureLoopback: input.allowInsecureLoopback,
+        ...(input.clientSecret ? { clientSecret: input.clientSecret } : {}),
+        signal,
+      }),
+      signal,
+    )
+    throwIfAborted(signal)
+    reporter.started({ flow: input.flow, issuer: session.info.issuer })
+
+    const tokenParams = new URLSearchParams()
+    for (const r of request.resources) tokenParams.append('resource', r)
+    if (input.ttlParam) tokenParams.set(input.ttlParam, String(Math.floor(request.ttlMs / 1000)))
+
+    const tokens =
+      input.flow === 'pkce'
+        ? await browserFlow(deps, input, session, tokenParams, signal)
+        : await deviceFlow(deps, input, session, tokenParams, signal)
+    const result = await finish(deps, input, tokens)
+    return result
   } finally {
+    limit.dispose()
     reporter.stopped()
   }
+}
 
+function authorizationParameters(request: CredentialRequest): URLSearchParams {
+  const params = new URLSearchParams({ scope: request.scopes.join(' ') })
+  for (const r of request.resources) params.append('resource', r)
+  if (request.audience) params.set('audience', request.audience)
+  return params
+}
+
+async function deviceFlow(
+  deps: LoginDeps,
+  input: LoginInput,
+  session: ProviderSession,
+  tokenParams: URLSearchParams,
+  signal: AbortSignal,
+): Promise<TokenResponse> {
+  const { reporter } = input
+  const device = await raceAbort(session.startDeviceAuthorization(authorizationParameters(input.request)), signal)
+  checkVerificationUri(device)
+  const expiresAt = deps.clock.now() + device.expiresIn * 1000
+  reporter.deviceAuthorization({
+    userCode: device.userCode,
+    verificationUri: device.verificationUri,
+    ...(device.verificationUriComplete ? { verificationUriComplete: device.verificationUriComplete } : {}),
+    expiresIn: device.expiresIn,
+    expiresAt,
+  })
+  if (input.openBrowser) await openQuietly(deps, reporter, device.verificationUriComplete ?? device.verificationUri)
+  return pollForTokens(deps, session.pollDeviceToken.bind(session), device, tokenParams, expiresAt, signal)
+}
+
+async function browserFlow(
+  deps: LoginDeps,
+  input: LoginInput,
+  session: ProviderSession,
+  tokenParams: URLSearchParams,
+  signal: AbortSignal,
+): Promise<TokenResponse> {
+  const { reporter } = input
+  const options = input.pkce ?? { port: 0, host: '127.0.0.1' as const }
+  const loopback = await deps.loopback()
+  // The listener is up before the browser opens, so even an instant redirect finds it.
+  const listener = await loopback.listen({
+    port: options.port,
+    host: options.host,
+    path: '/callback',
+    onRejected: (reason) => reporter.warn(`refused a callback: ${reason}`),
+  })
+  try {
+    const state = randomToken()
+    const nonce = randomToken()
+    const codeVerifier = randomToken(48)
+    const url = await raceAbort(
+      session.authorizationUrl({ redirectUri: listener.redirectUri, parameters: authorizationParameters(input.request), state, nonce, codeVerifier }),
+      signal,
+    )
+    reporter.authorizationRequest?.({ url: url.href, redirectUri: listener.redirectUri, willOpen: input.openBrowser })
+    if (input.openBrowser) await openQuietly(deps, reporter, url.href)
+    const callback = await listener.next(
+      (u) => (u.searchParams.get('state') === state ? undefined : u.searchParams.has('state') ? 'a callback with a wrong state' : 'a callback without state'),
+      signal,
+    )
+    try {
+      const tokens = await raceAbort(
+        session.exchangeCode(callback.url, { expectedState: state, expectedNonce: nonce, codeVerifier, tokenParameters: tokenParams }),
+        signal,
+      )
+      callback.respond({ ok: true, title: 'Signed in', message: 'jit has your credential. You can close this tab and return to the terminal.' })
+      return tokens
+    } catch (err) {
+      const message = err instanceof JitError ? err.message : 'the sign-in could not be completed'
+      callback.respond({ ok: false, title: 'Sign-in failed', message: `${message}. Return to your terminal for details.` })
+      throw err
+    }
+  } finally {
+    await listener.close()
+  }
+}
+
+async function finish(deps: LoginDeps, input: LoginInput, tokens: TokenResponse): Promise<LoginResult> {
+  const { request, reporter } = input
   const obtainedAt = deps.clock.now()
   const jwtExp = readJwtExp(tokens.accessToken)
   const bound = computeDeadline({
@@ -142,20 +229,73 @@ export async function login(deps: LoginDeps, input: LoginInput): Promise<LoginRe
     store: deps.store.kind,
     fingerprint: tokenFingerprint(tokens.accessToken),
     ...(typeof sub === 'string' ? { subject: sub } : {}),
-    flow: 'device',
+    flow: input.flow,
   }
   const credential: Credential = {
     meta,
     accessToken: tokens.accessToken,
     tokenType: tokens.tokenType,
     ...(tokens.idToken ? { idToken: tokens.idToken } : {}),
-    ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}),
+    // DESIGN.md §3: no refresh token unless the request asked for offline access; one a provider hands out anyway is
+    // dropped, so nothing outlives the deadline.
+    ...(tokens.refreshToken && request.scopes.includes('offline_access') ? { refreshToken: tokens.refreshToken } : {}),
   }
   // A Ctrl-C that arrives while the tokens were on their way still means "stop": nothing is stored.
   throwIfAborted(input.signal)
   const stored = deps.store.kind !== 'none'
   if (stored) await saveCredential(deps, credential)
   return { credential, notGranted, stored }
+}
+
+/** A URL-safe random string (base64url of `bytes` random bytes). */
+function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url')
+}
+
+/** An abort signal that fires on the parent's abort or after `ms`, whichever comes first. */
+function withTimeout(sleep: Sleep, ms: number | undefined, parent: AbortSignal | undefined): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController()
+  const onParent = (): void => controller.abort(parent?.reason)
+  if (parent?.aborted) controller.abort(parent.reason)
+  else parent?.addEventListener('abort', onParent, { once: true })
+  const stopTimer = new AbortController()
+  if (ms !== undefined) {
+    sleep(ms, stopTimer.signal).then(
+      () =>
+        controller.abort(
+          new JitError(ErrorCode.LOGIN_TIMEOUT, `the login did not complete within ${Math.round(ms / 1000)}s`, {
+            hint: 'run the login again, or give more time with --timeout',
+          }),
+        ),
+      () => {},
+    )
+  }
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      stopTimer.abort()
+      parent?.removeEventListener('abort', onParent)
+    },
+  }
+}
+
+/** Settles with `promise`, or rejects as soon as `signal` aborts (the work itself may go on; its result is ignored). */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(interrupted(signal))
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(interrupted(signal))
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(e)
+      },
+    )
+  })
 }
 
 async function pollForTokens(
@@ -204,6 +344,7 @@ async function sleepOrInterrupt(sleep: Sleep, ms: number, signal: AbortSignal | 
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
+  // The caller's own abort (Ctrl-C) after the timeout fired still reads as what it was.
   if (signal?.aborted) throw interrupted(signal)
 }
 

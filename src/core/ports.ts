@@ -45,9 +45,39 @@ export type DevicePollResult =
   | { status: 'retry_after'; seconds: number }
   | { status: 'ok'; tokens: TokenResponse }
 
+/** What an authorization request (RFC 6749 §4.1.1 + PKCE + OIDC) carries. */
+export interface AuthorizationRequest {
+  redirectUri: string
+  /** Authorization parameters: scope, resource (repeatable), audience, acr_values, ... */
+  parameters: URLSearchParams
+  state: string
+  nonce: string
+  /** RFC 7636 code verifier; the S256 challenge is derived from it. */
+  codeVerifier: string
+}
+
+/** The checks applied to the redirect back from the provider. */
+export interface CallbackChecks {
+  expectedState: string
+  expectedNonce: string
+  codeVerifier: string
+  /** Sent again to the token endpoint (resource indicators, TTL parameter). */
+  tokenParameters: URLSearchParams
+}
+
 /** A discovered provider for one client. */
 export interface ProviderSession {
   readonly info: ProviderInfo
+  /**
+   * The URL to send the browser to. Uses a pushed authorization request (RFC 9126) when the provider offers one, and
+   * always when it requires one, so the browser URL carries only a `request_uri`.
+   */
+  authorizationUrl(request: AuthorizationRequest): Promise<URL>
+  /**
+   * Checks the redirect (state, RFC 9207 `iss`, `error`) and redeems the code with the PKCE verifier; the ID token is
+   * verified (signature, iss, aud, exp, nonce). Throws `JIT_ACCESS_DENIED` for `error=access_denied`.
+   */
+  exchangeCode(callback: URL, checks: CallbackChecks): Promise<TokenResponse>
   /** RFC 8628 §3.1. */
   startDeviceAuthorization(parameters: URLSearchParams): Promise<DeviceAuthorization>
   /**
@@ -74,6 +104,34 @@ export interface OidcPort {
    * `JIT_ISSUER_MISMATCH` (the document names another issuer).
    */
   discover(input: DiscoverInput): Promise<ProviderSession>
+}
+
+/** What the loopback listener hands to the login: the callback URL and a way to answer the browser. */
+export interface CallbackRequest {
+  url: URL
+  /** Answers the browser with a small page; never includes a token. */
+  respond(page: { ok: boolean; title: string; message: string }): void
+}
+
+/** The RFC 8252 loopback redirect listener. */
+export interface LoopbackListener {
+  /** The redirect URI registered for this login (`http://127.0.0.1:PORT/callback`). */
+  readonly redirectUri: string
+  /**
+   * Resolves with the next request on the callback path whose `state` passes `accept`; others are answered with an
+   * error page, reported through `onRejected`, and waiting goes on.
+   */
+  next(accept: (url: URL) => string | undefined, signal: AbortSignal): Promise<CallbackRequest>
+  close(): Promise<void>
+}
+
+/** Starts loopback listeners. */
+export interface LoopbackPort {
+  /**
+   * Listens on 127.0.0.1 only. `port` 0 picks a free one. `host` is the name put in the redirect URI (`127.0.0.1`
+   * or `localhost`). Throws `JIT_PORT_IN_USE` naming the port.
+   */
+  listen(options: { port: number; host: '127.0.0.1' | 'localhost'; path: string; onRejected: (reason: string) => void }): Promise<LoopbackListener>
 }
 
 /** Opens URLs in a browser for a person. */

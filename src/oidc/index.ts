@@ -83,6 +83,40 @@ function session(config: client.Configuration, issuer: string): ProviderSession 
   }
   return {
     info,
+    async authorizationUrl(request): Promise<URL> {
+      if (!meta.authorization_endpoint) {
+        throw new JitError(ErrorCode.IDP_ERROR, `the provider "${issuer}" has no authorization endpoint`, { hint: 'use --flow device' })
+      }
+      const params = new URLSearchParams(request.parameters)
+      params.set('redirect_uri', request.redirectUri)
+      params.set('response_type', 'code')
+      params.set('state', request.state)
+      params.set('nonce', request.nonce)
+      params.set('code_challenge', await client.calculatePKCECodeChallenge(request.codeVerifier))
+      params.set('code_challenge_method', 'S256')
+      try {
+        if (meta.pushed_authorization_request_endpoint) return await client.buildAuthorizationUrlWithPAR(config, params)
+        if (meta.require_pushed_authorization_requests) {
+          throw new JitError(ErrorCode.IDP_ERROR, `the provider "${issuer}" requires pushed authorization requests but names no endpoint`)
+        }
+        return client.buildAuthorizationUrl(config, params)
+      } catch (err) {
+        throw mapOidcError(err, { issuer, during: 'the pushed authorization request' })
+      }
+    },
+    async exchangeCode(callback, checks): Promise<TokenResponse> {
+      try {
+        const res = await client.authorizationCodeGrant(
+          config,
+          callback,
+          { pkceCodeVerifier: checks.codeVerifier, expectedState: checks.expectedState, expectedNonce: checks.expectedNonce, idTokenExpected: true },
+          checks.tokenParameters,
+        )
+        return toTokens(res)
+      } catch (err) {
+        throw mapOidcError(err, { issuer, during: 'the authorization code exchange' })
+      }
+    },
     async startDeviceAuthorization(parameters): Promise<DeviceAuthorization> {
       if (!meta.device_authorization_endpoint) {
         throw new JitError(ErrorCode.IDP_ERROR, `the provider "${issuer}" does not offer the device flow`, {

@@ -19,7 +19,7 @@ export interface TestDeps extends Deps {
 }
 
 /** Builds {@link TestDeps}; `env` is merged over a minimal environment with `JIT_CONFIG_DIR` set to a temp folder. */
-export function testDeps(opts: { env?: Record<string, string | undefined>; tty?: boolean; keychain?: SecretStore } = {}): TestDeps {
+export function testDeps(opts: { env?: Record<string, string | undefined>; tty?: boolean; keychain?: SecretStore; browser?: Browser } = {}): TestDeps {
   const dir = mkdtempSync(join(tmpdir(), 'jit-test-'))
   const io = testIO({ tty: opts.tty ?? false })
   const clock = fixedClock()
@@ -29,6 +29,7 @@ export function testDeps(opts: { env?: Record<string, string | undefined>; tty?:
   const browser: Browser = {
     open: async (url) => {
       opened.push(url)
+      await opts.browser?.open(url)
     },
   }
   const env = { JIT_CONFIG_DIR: dir, PATH: process.env.PATH, ...opts.env }

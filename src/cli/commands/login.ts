@@ -2,7 +2,8 @@ import { Command, Option } from 'commander'
 import { formatDuration } from '../../core/duration.js'
 import { login } from '../../core/login.js'
 import { ErrorCode, JitError } from '../../errors.js'
-import { canOpenBrowser } from '../../platform/browser.js'
+import { parseDuration } from '../../core/duration.js'
+import { canOpenBrowser, chooseFlow, type FlowChoice } from '../../platform/browser.js'
 import type { Ctx } from '../context.js'
 import { humanLoginReporter, jsonLoginReporter } from '../login-reporter.js'
 import { writeEvent } from '../output.js'
@@ -15,6 +16,9 @@ interface LoginFlags extends RequestFlags {
   qr?: boolean
   flow?: string
   insecureLoopback?: boolean
+  redirectPort?: string
+  redirectHost?: '127.0.0.1' | 'localhost'
+  timeout?: string
 }
 
 /** `jit login`: get a credential with the device flow and cache it. */
@@ -26,8 +30,11 @@ export function loginCommand(ctx: Ctx): Command {
     .option('--ttl <duration>', 'how long the credential may live: 90s, 15m, 2h, 1d (default: profile ttl, else 1h)')
     .option('--resource <uri>', 'resource indicator (RFC 8707); repeatable', collect)
     .option('--audience <aud>', 'audience to ask for')
-    .addOption(new Option('--flow <flow>', 'login flow').choices(['device', 'auto']))
-    .option('--no-browser', 'do not open a browser; print the URL and code only')
+    .addOption(new Option('--flow <flow>', 'device (a code to enter anywhere), pkce (browser on this machine), or auto').choices(['device', 'pkce', 'auto']))
+    .option('--no-browser', 'do not open a browser; print the URL (and code) only')
+    .option('--redirect-port <port>', 'browser flow: fixed loopback port for providers that register exact redirect URIs')
+    .addOption(new Option('--redirect-host <host>', 'browser flow: host name in the redirect URI').choices(['127.0.0.1', 'localhost']).default('127.0.0.1'))
+    .option('--timeout <duration>', 'give up after this long (default 5m for the browser flow; the device code\'s own expiry otherwise)')
     .option('--qr', 'print a QR code of the verification URL (default on a terminal)')
     .option('--no-qr', 'never print a QR code')
     .addOption(new Option('--store <store>', 'where to keep the secret (env JIT_STORE)').choices(['keychain', 'file', 'none']))
@@ -39,6 +46,7 @@ export function loginCommand(ctx: Ctx): Command {
 Examples:
   $ jit login --profile prod --scope db:read --ttl 2h
   $ jit login -p prod --no-browser          # over SSH: prints the URL, the code and a QR code
+  $ jit login -p prod --flow pkce --redirect-port 8400   # provider registered http://127.0.0.1:8400/callback
   $ jit login -p prod --json 2>events.jsonl # machine-readable steps on stderr`,
     )
     .action(async (flags: LoginFlags) => {
@@ -46,19 +54,33 @@ Examples:
       const config = loadConfig(deps, ctx.warn)
       const resolved = resolveRequest(deps, flags, config)
       const { request, profile } = resolved
-      const flow = flags.flow ?? profile.flow ?? 'device'
-      if (flow !== 'device' && flow !== 'auto') {
-        throw new JitError(ErrorCode.USAGE, `the ${flow} flow is not available yet; use --flow device`)
+      const asked = flags.flow ?? profile.flow ?? 'auto'
+      if (asked !== 'device' && asked !== 'auto' && asked !== 'pkce') {
+        throw new JitError(ErrorCode.USAGE, `profile "${resolved.profileName}" uses the ${asked} flow, which jit login does not run`, {
+          hint: 'use --flow device or --flow pkce',
+        })
       }
+      const choice: FlowChoice = asked === 'auto' ? chooseFlow(deps.env, deps.platform) : { flow: asked, reason: `--flow ${asked}` }
+      const portText = flags.redirectPort ?? (profile.redirectPort !== undefined ? String(profile.redirectPort) : '0')
+      const port = Number(portText)
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new JitError(ErrorCode.USAGE, `invalid --redirect-port "${portText}": use 1-65535`)
+      }
+      const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : choice.flow === 'pkce' ? 300_000 : undefined
       if (deps.env.CI === 'true' || (!deps.io.isInTTY && !deps.io.isErrTTY && !flags.json)) {
         // Nobody is there to approve a device code: say so now rather than wait ten minutes.
         throw new JitError(ErrorCode.INTERACTION_REQUIRED, 'jit login needs a person to approve it, and this session is not interactive', {
-          hint: 'log in from a terminal, or use a client-credentials profile for machines',
+          hint: 'log in from a terminal first; jit token then works in scripts until the deadline',
         })
       }
-      const stores = openStores(deps, resolved.dir, request.store, ctx.warn)
+      if (request.ttlMs <= request.leewayMs) {
+        throw new JitError(ErrorCode.INVALID_TTL, `a TTL of ${formatDuration(request.ttlMs)} is not longer than the ${formatDuration(request.leewayMs)} safety margin, so jit token would never hand it out`, {
+          hint: `ask for more, or lower the profile's leeway: jit config set ${resolved.profileName} leeway 5s`,
+        })
+      }
+      const stores = openStores(deps, resolved.dir, request.store, ctx.warn, { interactive: true })
       const reporter = flags.json
-        ? jsonLoginReporter(deps.io, resolved.profileName)
+        ? jsonLoginReporter(deps.io, resolved.profileName, choice.reason)
         : humanLoginReporter({
             io: deps.io,
             clock: deps.clock,
@@ -80,9 +102,12 @@ Examples:
       try {
         result = await Promise.race([
           login(
-            { ...stores, clock: deps.clock, sleep: deps.sleep, oidc: deps.oidc, browser: deps.browser },
+            { ...stores, clock: deps.clock, sleep: deps.sleep, oidc: deps.oidc, browser: deps.browser, loopback: deps.loopback },
             {
               request,
+              flow: choice.flow,
+              pkce: { port, host: flags.redirectHost ?? '127.0.0.1' },
+              ...(timeoutMs !== undefined ? { timeoutMs } : {}),
               allowInsecureLoopback: flags.insecureLoopback === true || profile.insecureLoopback === true,
               ...(clientSecret ? { clientSecret } : {}),
               ...(profile.ttlParam ? { ttlParam: profile.ttlParam } : {}),

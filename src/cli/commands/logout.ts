@@ -21,7 +21,7 @@ export function logoutCommand(ctx: Ctx): Command {
       if (!flags.all && profile === undefined) {
         throw new JitError(ErrorCode.USAGE, 'name a profile or use --all', { hint: 'run: jit logout --profile NAME' })
       }
-      const stores = openStores(deps, dir, 'keychain', ctx.warn)
+      const stores = openStores(deps, dir, 'keychain', ctx.warn, { interactive: false })
       const useKeychainList = deps.env.DBUS_SESSION_BUS_ADDRESS !== undefined || deps.platform !== 'linux'
       const result = await logout(
         { ...stores, ...(useKeychainList ? { listKeychainKeys: listing(ctx) } : {}) },

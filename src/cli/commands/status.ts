@@ -15,7 +15,7 @@ export function statusCommand(ctx: Ctx): Command {
     .action(async (flags: { profile?: string; json?: boolean }) => {
       const { deps, style } = ctx
       const { dir } = loadConfig(deps, ctx.warn)
-      const stores = openStores(deps, dir, 'keychain', ctx.warn)
+      const stores = openStores(deps, dir, 'keychain', ctx.warn, { interactive: false })
       const profile = flags.profile ?? deps.env.JIT_PROFILE
       const result = await status({ ...stores, clock: deps.clock }, profile ? { profile } : {})
       if (flags.json) {

@@ -34,8 +34,8 @@ Examples:
       const { deps } = ctx
       const minTtlMs = flags.minTtl === '0s' ? 0 : parseDuration(flags.minTtl ?? '0s', '--min-ttl')
       const config = loadConfig(deps, ctx.warn)
-      const resolved = resolveRequest(deps, flags, config)
-      const stores = openStores(deps, resolved.dir, resolved.request.store, ctx.warn)
+      const resolved = resolveRequest(deps, flags, config, 'lookup')
+      const stores = openStores(deps, resolved.dir, resolved.request.store, ctx.warn, { interactive: false })
       const { credential } = await getToken(
         { ...stores, clock: deps.clock },
         { request: resolved.request, minTtlMs, loginCommand: resolved.loginCommand },

@@ -33,6 +33,12 @@ function setup(poll: (n: number, params: URLSearchParams) => DevicePollResult, o
   const calls = { discover: 0, device: [] as URLSearchParams[], poll: [] as URLSearchParams[] }
   const session: ProviderSession = {
     info: { issuer: request.issuer },
+    authorizationUrl: async () => {
+      throw new Error('not in this test')
+    },
+    exchangeCode: async () => {
+      throw new Error('not in this test')
+    },
     startDeviceAuthorization: async (params) => {
       calls.device.push(params)
       return { deviceCode: 'dc', userCode: 'UC', verificationUri: 'https://idp.example/device', expiresIn: 60, interval: 5 }
@@ -61,6 +67,9 @@ function setup(poll: (n: number, params: URLSearchParams) => DevicePollResult, o
     },
     oidc: async () => oidc,
     browser: async () => ({ open: async () => {} }),
+    loopback: async () => {
+      throw new Error('not in this test')
+    },
   }
   return { deps, calls, sleeps, clock, store }
 }
@@ -78,7 +87,7 @@ async function failure(p: Promise<unknown>): Promise<JitError> {
 describe('login (device flow)', () => {
   it('sends scope, resource and audience, and the TTL through the profile\'s parameter', async () => {
     const { deps, calls } = setup(() => ({ status: 'ok', tokens: { accessToken: 'at', tokenType: 'bearer', expiresIn: 3600 } }))
-    const res = await login(deps, { request, allowInsecureLoopback: false, ttlParam: 'ttl', openBrowser: false, reporter: silent })
+    const res = await login(deps, { request, flow: 'device', allowInsecureLoopback: false, ttlParam: 'ttl', openBrowser: false, reporter: silent })
     expect(calls.device[0]!.get('scope')).toBe('db:read openid')
     expect(calls.device[0]!.getAll('resource')).toEqual(['urn:x'])
     expect(calls.device[0]!.get('audience')).toBe('api')
@@ -98,14 +107,14 @@ describe('login (device flow)', () => {
       },
     }
     const { deps, calls } = setup(() => ({ status: 'pending' }), { store: broken })
-    const err = await failure(login(deps, { request, allowInsecureLoopback: false, openBrowser: false, reporter: silent }))
+    const err = await failure(login(deps, { request, flow: 'device', allowInsecureLoopback: false, openBrowser: false, reporter: silent }))
     expect(err.code).toBe(ErrorCode.KEYCHAIN_UNAVAILABLE)
     expect(calls.discover).toBe(0)
   })
 
   it('gives up by its own clock when the device code expires, even if the provider keeps saying pending', async () => {
     const { deps, sleeps } = setup(() => ({ status: 'pending' }))
-    const err = await failure(login(deps, { request, allowInsecureLoopback: false, openBrowser: false, reporter: silent }))
+    const err = await failure(login(deps, { request, flow: 'device', allowInsecureLoopback: false, openBrowser: false, reporter: silent }))
     expect(err.code).toBe(ErrorCode.DEVICE_CODE_EXPIRED)
     expect(sleeps.reduce((a, b) => a + b, 0)).toBe(60_000)
   })
@@ -119,7 +128,7 @@ describe('login (device flow)', () => {
     deps.sleep = async (_ms, signal) => {
       if (signal?.aborted) throw signal.reason
     }
-    const err = await failure(login(deps, { request, allowInsecureLoopback: false, openBrowser: false, signal: controller.signal, reporter: silent }))
+    const err = await failure(login(deps, { request, flow: 'device', allowInsecureLoopback: false, openBrowser: false, signal: controller.signal, reporter: silent }))
     expect(err.code).toBe(ErrorCode.INTERRUPTED)
     expect(await store.get('anything')).toBeUndefined()
     expect(deps.state.list()).toEqual([])
@@ -129,7 +138,7 @@ describe('login (device flow)', () => {
     const past = Math.floor(1_900_000_000_000 / 1000) - 60
     const jwt = `e30.${Buffer.from(JSON.stringify({ exp: past })).toString('base64url')}.sig`
     const { deps } = setup(() => ({ status: 'ok', tokens: { accessToken: jwt, tokenType: 'bearer' } }))
-    const err = await failure(login(deps, { request, allowInsecureLoopback: false, openBrowser: false, reporter: silent }))
+    const err = await failure(login(deps, { request, flow: 'device', allowInsecureLoopback: false, openBrowser: false, reporter: silent }))
     expect(err.code).toBe(ErrorCode.INVALID_RESPONSE)
     expect(deps.state.list()).toEqual([])
   })
@@ -139,6 +148,7 @@ describe('login (device flow)', () => {
     const { deps } = setup(() => ({ status: 'ok', tokens: { accessToken: 'at', tokenType: 'bearer', expiresIn: 60, scope: 'openid' } }))
     const res = await login(deps, {
       request,
+      flow: 'device',
       allowInsecureLoopback: false,
       openBrowser: false,
       reporter: { ...silent, warn: (m) => warnings.push(m) },
