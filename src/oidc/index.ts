@@ -41,7 +41,8 @@ export function createOidc(options: CreateOidcOptions = {}): OidcPort {
         })
       }
       const discoveryOptions: client.DiscoveryRequestOptions = { timeout: options.timeoutSeconds ?? 30 }
-      if (options.fetch) discoveryOptions[client.customFetch] = options.fetch as client.CustomFetch
+      const quirks = googleDeviceQuirk(options.fetch ?? fetch)
+      discoveryOptions[client.customFetch] = quirks.fetch as client.CustomFetch
       // Opt-in only, and only for loopback issuers (checked above): a local provider for development and tests.
       // eslint-disable-next-line @typescript-eslint/no-deprecated
       if (insecure) discoveryOptions.execute = [client.allowInsecureRequests]
@@ -54,9 +55,33 @@ export function createOidc(options: CreateOidcOptions = {}): OidcPort {
       }
       // Verify ID token signatures against the provider's JWKS, not just their claims.
       client.enableNonRepudiationChecks(config)
+      quirks.deviceEndpoint = config.serverMetadata().device_authorization_endpoint
       return session(config, input.issuer)
     },
   }
+}
+
+/**
+ * Google's device endpoint answers `verification_url` where RFC 8628 §3.2 says `verification_uri`; openid-client
+ * rightly rejects that. This fetch renames the field in that one response, so Google works without loosening any check.
+ */
+function googleDeviceQuirk(base: typeof fetch): { fetch: typeof fetch; deviceEndpoint: string | undefined } {
+  const state: { fetch: typeof fetch; deviceEndpoint: string | undefined } = {
+    deviceEndpoint: undefined,
+    fetch: async (input, init) => {
+      const res = await base(input, init)
+      const url = input instanceof Request ? input.url : String(input)
+      if (state.deviceEndpoint === undefined || url !== state.deviceEndpoint || !res.ok) return res
+      const body = (await res
+        .clone()
+        .json()
+        .catch(() => undefined)) as Record<string, unknown> | undefined
+      if (!body || typeof body.verification_url !== 'string' || body.verification_uri !== undefined) return res
+      const { verification_url: verificationUrl, ...rest } = body
+      return new Response(JSON.stringify({ ...rest, verification_uri: verificationUrl }), { status: res.status, headers: res.headers })
+    },
+  }
+  return state
 }
 
 function parseIssuer(issuer: string): URL {

@@ -21,7 +21,7 @@ afterEach((ctx) => {
 
 async function setup(): Promise<TestDeps> {
   deps = testDeps()
-  const init = await jit(deps, 'config', 'init', 'p', '--issuer', idp.issuer, '--client-id', 'jit-cli', '--insecure-loopback')
+  const init = await jit(deps, 'config', 'init', 'p', '--issuer', idp.issuer, '--client-id', 'jit-cli', '--insecure-loopback', '--flow', 'device')
   expect(init.code, init.stderr).toBe(0)
   return deps
 }
@@ -91,6 +91,22 @@ describe('a provider that misbehaves', () => {
       expect(res.stderr).toContain('not http(s)')
       expect(d.opened).toEqual([])
       expect(idp.tokenCalls).toHaveLength(0)
+    } finally {
+      idp.device = saved
+    }
+  })
+
+  it('a Google-style device response (verification_url instead of verification_uri) still works', async () => {
+    const d = await setup()
+    const saved = idp.device
+    idp.device = () => ({
+      body: { device_code: 'g', user_code: 'GGGG-HHHH', verification_url: 'https://www.google.com/device', expires_in: 1800, interval: 0.01 },
+    })
+    idp.token = () => ({ body: { access_token: accessToken, token_type: 'Bearer', expires_in: 300 } })
+    try {
+      const res = await jit(d, 'login', '--json')
+      expect(res.code, res.stderr).toBe(0)
+      expect(events(res.stderr).find((e) => e.event === 'device_authorization')).toMatchObject({ verification_uri: 'https://www.google.com/device', user_code: 'GGGG-HHHH' })
     } finally {
       idp.device = saved
     }
