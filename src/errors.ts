@@ -18,6 +18,9 @@ export const ErrorCode = {
   /** The person or the provider said no: exit 5. */
   ACCESS_DENIED: 'JIT_ACCESS_DENIED',
   DEVICE_CODE_EXPIRED: 'JIT_DEVICE_CODE_EXPIRED',
+  /** `jit exec`: the command could not be found (127) or run (126), as a shell says. */
+  COMMAND_NOT_FOUND: 'JIT_COMMAND_NOT_FOUND',
+  COMMAND_NOT_EXECUTABLE: 'JIT_COMMAND_NOT_EXECUTABLE',
   /** Ctrl-C: exit 130. */
   INTERRUPTED: 'JIT_INTERRUPTED',
   /** Everything else: exit 1. */

@@ -9,6 +9,8 @@ export interface Ctx {
   warn: (message: string) => void
   /** Set by `--debug` or `JIT_DEBUG`. */
   debug: boolean
+  /** A command's own exit status when it is not 0 on success (`jit exec` passes the child's). */
+  exitCode?: number
 }
 
 /** Builds the per-invocation context. */

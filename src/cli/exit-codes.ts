@@ -10,6 +10,8 @@ export const ExitCode = {
   NO_CREDENTIAL: 4,
   REFUSED: 5,
   INTERRUPTED: 130,
+  CANNOT_EXECUTE: 126,
+  COMMAND_NOT_FOUND: 127,
 } as const
 
 const BY_CODE: Record<JitErrorCode, number> = {
@@ -26,6 +28,8 @@ const BY_CODE: Record<JitErrorCode, number> = {
   [ErrorCode.ACCESS_DENIED]: ExitCode.REFUSED,
   [ErrorCode.DEVICE_CODE_EXPIRED]: ExitCode.REFUSED,
   [ErrorCode.INTERRUPTED]: ExitCode.INTERRUPTED,
+  [ErrorCode.COMMAND_NOT_FOUND]: ExitCode.COMMAND_NOT_FOUND,
+  [ErrorCode.COMMAND_NOT_EXECUTABLE]: ExitCode.CANNOT_EXECUTE,
   [ErrorCode.IDP_ERROR]: ExitCode.FAILURE,
   [ErrorCode.DISCOVERY_FAILED]: ExitCode.FAILURE,
   [ErrorCode.ISSUER_MISMATCH]: ExitCode.FAILURE,

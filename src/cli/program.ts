@@ -10,6 +10,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<Command>> = {
   token: async (ctx) => (await import('./commands/token.js')).tokenCommand(ctx),
   status: async (ctx) => (await import('./commands/status.js')).statusCommand(ctx),
   logout: async (ctx) => (await import('./commands/logout.js')).logoutCommand(ctx),
+  exec: async (ctx) => (await import('./commands/exec.js')).execCommand(ctx),
   config: async (ctx) => (await import('./commands/config.js')).configCommand(ctx),
 }
 
@@ -62,7 +63,7 @@ Docs: https://github.com/jit-credentials/jit/tree/main/docs`,
 
   try {
     await program.parseAsync([...argv], { from: 'node' })
-    return ExitCode.OK
+    return ctx.exitCode ?? ExitCode.OK
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander'
 import { formatDuration } from '../../core/duration.js'
-import { login } from '../../core/login.js'
+import { login, type LoginResult } from '../../core/login.js'
 import { ErrorCode, JitError } from '../../errors.js'
 import { parseDuration } from '../../core/duration.js'
 import { canOpenBrowser, chooseFlow, type FlowChoice } from '../../platform/browser.js'
@@ -10,7 +10,8 @@ import { writeEvent } from '../output.js'
 import { collect, loadConfig, resolveRequest, type RequestFlags } from '../resolve.js'
 import { openStores } from '../stores.js'
 
-interface LoginFlags extends RequestFlags {
+/** Flags of `jit login`. */
+export interface LoginFlags extends RequestFlags {
   json?: boolean
   browser: boolean
   qr?: boolean
@@ -50,100 +51,109 @@ Examples:
   $ jit login -p prod --json 2>events.jsonl # machine-readable steps on stderr`,
     )
     .action(async (flags: LoginFlags) => {
-      const { deps, style } = ctx
-      const config = loadConfig(deps, ctx.warn)
-      const resolved = resolveRequest(deps, flags, config)
-      const { request, profile } = resolved
-      const asked = flags.flow ?? profile.flow ?? 'auto'
-      if (asked !== 'device' && asked !== 'auto' && asked !== 'pkce') {
-        throw new JitError(ErrorCode.USAGE, `profile "${resolved.profileName}" uses the ${asked} flow, which jit login does not run`, {
-          hint: 'use --flow device or --flow pkce',
-        })
-      }
-      const choice: FlowChoice = asked === 'auto' ? chooseFlow(deps.env, deps.platform) : { flow: asked, reason: `--flow ${asked}` }
-      const portText = flags.redirectPort ?? (profile.redirectPort !== undefined ? String(profile.redirectPort) : '0')
-      const port = Number(portText)
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        throw new JitError(ErrorCode.USAGE, `invalid --redirect-port "${portText}": use 1-65535`)
-      }
-      const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : choice.flow === 'pkce' ? 300_000 : undefined
-      if (deps.env.CI === 'true' || (!deps.io.isInTTY && !deps.io.isErrTTY && !flags.json)) {
-        // Nobody is there to approve a device code: say so now rather than wait ten minutes.
-        throw new JitError(ErrorCode.INTERACTION_REQUIRED, 'jit login needs a person to approve it, and this session is not interactive', {
-          hint: 'log in from a terminal first; jit token then works in scripts until the deadline',
-        })
-      }
-      if (request.ttlMs <= request.leewayMs) {
-        throw new JitError(ErrorCode.INVALID_TTL, `a TTL of ${formatDuration(request.ttlMs)} is not longer than the ${formatDuration(request.leewayMs)} safety margin, so jit token would never hand it out`, {
-          hint: `ask for more, or lower the profile's leeway: jit config set ${resolved.profileName} leeway 5s`,
-        })
-      }
-      const stores = openStores(deps, resolved.dir, request.store, ctx.warn, { interactive: true })
-      const reporter = flags.json
-        ? jsonLoginReporter(deps.io, resolved.profileName, choice.reason)
-        : humanLoginReporter({
-            io: deps.io,
-            clock: deps.clock,
-            style,
-            qr: flags.qr ?? deps.io.isErrTTY,
-            renderQr: async (text) => (await import('uqr')).renderUnicodeCompact(text, { border: 1 }),
-          })
-
-      const controller = new AbortController()
-      const unsubscribe = deps.onInterrupt(() =>
-        controller.abort(new JitError(ErrorCode.INTERRUPTED, 'login interrupted; nothing was stored')),
-      )
-      const interrupted = new Promise<never>((_, reject) => {
-        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })
-      })
-      interrupted.catch(() => {})
-      const clientSecret = profile.clientSecretEnv ? deps.env[profile.clientSecretEnv] : undefined
-      let result
-      try {
-        result = await Promise.race([
-          login(
-            { ...stores, clock: deps.clock, sleep: deps.sleep, oidc: deps.oidc, browser: deps.browser, loopback: deps.loopback },
-            {
-              request,
-              flow: choice.flow,
-              pkce: { port, host: flags.redirectHost ?? '127.0.0.1' },
-              ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-              allowInsecureLoopback: flags.insecureLoopback === true || profile.insecureLoopback === true,
-              ...(clientSecret ? { clientSecret } : {}),
-              ...(profile.ttlParam ? { ttlParam: profile.ttlParam } : {}),
-              openBrowser: flags.browser && canOpenBrowser(deps.env, deps.platform),
-              signal: controller.signal,
-              reporter,
-            },
-          ),
-          interrupted,
-        ])
-      } finally {
-        unsubscribe()
-        reporter.stopped()
-      }
-      const { meta } = result.credential
-      const scopes = meta.scopes.filter((s) => s !== 'openid')
-      if (flags.json) {
-        writeEvent(deps.io, {
-          event: 'logged_in',
-          profile: meta.profile,
-          scope: meta.scopes.join(' '),
-          resource: meta.resources,
-          audience: meta.audience ?? null,
-          deadline: new Date(meta.deadline).toISOString(),
-          capped_by: meta.cappedBy,
-          store: meta.store,
-          stored: result.stored,
-        })
-      } else {
-        const left = formatDuration(meta.deadline - deps.clock.now())
-        deps.io.err.write(
-          `${style.green('✓')} logged in to profile "${meta.profile}"${meta.subject ? ` as ${meta.subject}` : ''}: ` +
-            `${scopes.length ? scopes.join(' ') : 'default scope'}, valid for ${left} (until ${new Date(meta.deadline).toISOString()}, set by ${meta.cappedBy})\n`,
-        )
-        if (!result.stored) deps.io.err.write(`${style.yellow('warning:')} --store none: the credential was not kept\n`)
-        else deps.io.err.write(`${style.dim(`stored in the ${meta.store === 'keychain' ? 'OS keychain' : 'encrypted file store'}`)}\n`)
-      }
+      await performLogin(ctx, flags)
     })
+}
+
+/**
+ * Runs a login as `jit login` would, with its output; `jit exec` uses it when no usable credential is cached and a
+ * person is there.
+ */
+export async function performLogin(ctx: Ctx, flags: LoginFlags): Promise<LoginResult> {
+  const { deps, style } = ctx
+  const config = loadConfig(deps, ctx.warn)
+  const resolved = resolveRequest(deps, flags, config)
+  const { request, profile } = resolved
+  const asked = flags.flow ?? profile.flow ?? 'auto'
+  if (asked !== 'device' && asked !== 'auto' && asked !== 'pkce') {
+    throw new JitError(ErrorCode.USAGE, `profile "${resolved.profileName}" uses the ${asked} flow, which jit login does not run`, {
+      hint: 'use --flow device or --flow pkce',
+    })
+  }
+  const choice: FlowChoice = asked === 'auto' ? chooseFlow(deps.env, deps.platform) : { flow: asked, reason: `--flow ${asked}` }
+  const portText = flags.redirectPort ?? (profile.redirectPort !== undefined ? String(profile.redirectPort) : '0')
+  const port = Number(portText)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new JitError(ErrorCode.USAGE, `invalid --redirect-port "${portText}": use 1-65535`)
+  }
+  const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : choice.flow === 'pkce' ? 300_000 : undefined
+  if (deps.env.CI === 'true' || (!deps.io.isInTTY && !deps.io.isErrTTY && !flags.json)) {
+    // Nobody is there to approve a device code: say so now rather than wait ten minutes.
+    throw new JitError(ErrorCode.INTERACTION_REQUIRED, 'jit login needs a person to approve it, and this session is not interactive', {
+      hint: 'log in from a terminal first; jit token then works in scripts until the deadline',
+    })
+  }
+  if (request.ttlMs <= request.leewayMs) {
+    throw new JitError(ErrorCode.INVALID_TTL, `a TTL of ${formatDuration(request.ttlMs)} is not longer than the ${formatDuration(request.leewayMs)} safety margin, so jit token would never hand it out`, {
+      hint: `ask for more, or lower the profile's leeway: jit config set ${resolved.profileName} leeway 5s`,
+    })
+  }
+  const stores = openStores(deps, resolved.dir, request.store, ctx.warn, { interactive: true })
+  const reporter = flags.json
+    ? jsonLoginReporter(deps.io, resolved.profileName, choice.reason)
+    : humanLoginReporter({
+        io: deps.io,
+        clock: deps.clock,
+        style,
+        qr: flags.qr ?? deps.io.isErrTTY,
+        renderQr: async (text) => (await import('uqr')).renderUnicodeCompact(text, { border: 1 }),
+      })
+
+  const controller = new AbortController()
+  const unsubscribe = deps.onInterrupt(() =>
+    controller.abort(new JitError(ErrorCode.INTERRUPTED, 'login interrupted; nothing was stored')),
+  )
+  const interrupted = new Promise<never>((_, reject) => {
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })
+  })
+  interrupted.catch(() => {})
+  const clientSecret = profile.clientSecretEnv ? deps.env[profile.clientSecretEnv] : undefined
+  let result: LoginResult
+  try {
+    result = await Promise.race([
+      login(
+        { ...stores, clock: deps.clock, sleep: deps.sleep, oidc: deps.oidc, browser: deps.browser, loopback: deps.loopback },
+        {
+          request,
+          flow: choice.flow,
+          pkce: { port, host: flags.redirectHost ?? '127.0.0.1' },
+          ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+          allowInsecureLoopback: flags.insecureLoopback === true || profile.insecureLoopback === true,
+          ...(clientSecret ? { clientSecret } : {}),
+          ...(profile.ttlParam ? { ttlParam: profile.ttlParam } : {}),
+          openBrowser: flags.browser && canOpenBrowser(deps.env, deps.platform),
+          signal: controller.signal,
+          reporter,
+        },
+      ),
+      interrupted,
+    ])
+  } finally {
+    unsubscribe()
+    reporter.stopped()
+  }
+  const { meta } = result.credential
+  const scopes = meta.scopes.filter((s) => s !== 'openid')
+  if (flags.json) {
+    writeEvent(deps.io, {
+      event: 'logged_in',
+      profile: meta.profile,
+      scope: meta.scopes.join(' '),
+      resource: meta.resources,
+      audience: meta.audience ?? null,
+      deadline: new Date(meta.deadline).toISOString(),
+      capped_by: meta.cappedBy,
+      store: meta.store,
+      stored: result.stored,
+    })
+  } else {
+    const left = formatDuration(meta.deadline - deps.clock.now())
+    deps.io.err.write(
+      `${style.green('✓')} logged in to profile "${meta.profile}"${meta.subject ? ` as ${meta.subject}` : ''}: ` +
+        `${scopes.length ? scopes.join(' ') : 'default scope'}, valid for ${left} (until ${new Date(meta.deadline).toISOString()}, set by ${meta.cappedBy})\n`,
+    )
+    if (!result.stored) deps.io.err.write(`${style.yellow('warning:')} --store none: the credential was not kept\n`)
+    else deps.io.err.write(`${style.dim(`stored in the ${meta.store === 'keychain' ? 'OS keychain' : 'encrypted file store'}`)}\n`)
+  }
+  return result
 }

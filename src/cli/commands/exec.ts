@@ -1,0 +1,91 @@
+import { Command, Option } from 'commander'
+import { parseEnvMapping } from '../../core/child-env.js'
+import { parseDuration } from '../../core/duration.js'
+import { execWithToken } from '../../core/exec-with-token.js'
+import { ErrorCode, JitError } from '../../errors.js'
+import type { Ctx } from '../context.js'
+import { collect, loadConfig, resolveRequest, type RequestFlags } from '../resolve.js'
+import { openStores } from '../stores.js'
+
+interface ExecFlags extends RequestFlags {
+  minTtl: string
+  env?: string[]
+  onExpiry: 'warn' | 'kill'
+  killGrace: string
+  allowNested?: boolean
+  login: boolean
+}
+
+/** `jit exec -- CMD ARGS`: run a command with the credential in its environment. */
+export function execCommand(ctx: Ctx): Command {
+  return new Command('exec')
+    .description('run a command with a usable credential in its environment (never its arguments)')
+    .argument('<command>', 'the command to run')
+    .argument('[args...]', 'its arguments')
+    .option('-p, --profile <name>', 'profile to use (env JIT_PROFILE)')
+    .option('-s, --scope <scope>', 'scope to ask for; repeat or space-separate (default: the profile\'s)', collect)
+    .option('--ttl <duration>', 'TTL of a new login, when one is needed')
+    .option('--resource <uri>', 'resource indicator; repeatable', collect)
+    .option('--audience <aud>', 'audience')
+    .option('--min-ttl <duration>', 'the credential must stay valid at least this long, e.g. 15m', '0s')
+    .option('-e, --env <NAME=FIELD>', 'set a variable from the credential: access_token, id_token, authorization, expires_at, claim:<name>, ...; repeatable', collect)
+    .addOption(new Option('--on-expiry <action>', 'at the deadline: warn (one line on stderr) or kill (SIGTERM, then SIGKILL)').choices(['warn', 'kill']).default('warn'))
+    .option('--kill-grace <duration>', 'with --on-expiry kill: time between SIGTERM and SIGKILL', '10s')
+    .option('--allow-nested', 'run even inside another jit exec for the same profile')
+    .option('--no-login', 'never log in; exit 4 when no usable credential is cached')
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+The command gets JIT_ACCESS_TOKEN, JIT_TOKEN_EXPIRES_AT and JIT_PROFILE, plus the profile's exec-env and --env
+mappings. It inherits stdin, stdout and stderr; jit exits with its status (or 128 + the signal that ended it).
+
+Examples:
+  $ jit exec -p prod --env PGPASSWORD=access_token --env PGUSER=claim:preferred_username -- psql -h db.prod -d app
+  $ jit exec -p prod --min-ttl 30m --on-expiry kill -- ./long-migration.sh
+  $ jit exec -p api -- sh -c 'curl -H "Authorization: Bearer $JIT_ACCESS_TOKEN" https://api.example.com/me'`,
+    )
+    .action(async (command: string, args: string[], flags: ExecFlags) => {
+      const { deps } = ctx
+      const minTtlMs = flags.minTtl === '0s' ? 0 : parseDuration(flags.minTtl, '--min-ttl')
+      const killGraceMs = parseDuration(flags.killGrace, '--kill-grace')
+      const config = loadConfig(deps, ctx.warn)
+      const resolved = resolveRequest(deps, flags, config)
+      const mappings = [...(resolved.profile.execEnv ?? []), ...(flags.env ?? [])].map(parseEnvMapping)
+      const interactive = deps.env.CI !== 'true' && (deps.io.isInTTY || deps.io.isErrTTY)
+      const stores = openStores(deps, resolved.dir, resolved.request.store, ctx.warn, { interactive: false })
+      const { runChild } = await import('../../exec/run-child.js')
+      ctx.exitCode = await execWithToken(
+        {
+          ...stores,
+          clock: deps.clock,
+          runChild: (spec) => runChild({ ...spec, interactive: deps.io.isInTTY }),
+          notice: (m) => deps.io.err.write(`${ctx.style.yellow('jit:')} ${m}\n`),
+          ...(flags.login && interactive
+            ? {
+                login: async () => {
+                  const { performLogin } = await import('./login.js')
+                  const result = await performLogin(ctx, { ...flags, browser: true })
+                  if (!result.stored && resolved.request.store !== 'none') {
+                    throw new JitError(ErrorCode.STORE_UNAVAILABLE, 'the new credential was not stored')
+                  }
+                  return result.credential
+                },
+              }
+            : {}),
+        },
+        {
+          request: resolved.request,
+          minTtlMs,
+          loginCommand: resolved.loginCommand,
+          command,
+          args,
+          mappings,
+          onExpiry: flags.onExpiry,
+          killGraceMs,
+          allowNested: flags.allowNested === true,
+          parentEnv: deps.env,
+        },
+      )
+    })
+}

@@ -1,0 +1,88 @@
+import { ErrorCode, JitError, isJitError } from '../errors.js'
+import { buildChildEnv, type EnvMapping } from './child-env.js'
+import type { Credential } from './credential-cache.js'
+import { formatDuration } from './duration.js'
+import { getToken, type GetTokenDeps, type GetTokenInput } from './get-token.js'
+
+/** What the child-process port runs (see `src/exec/run-child.ts`). */
+export interface ChildSpec {
+  command: string
+  args: string[]
+  env: Record<string, string>
+  msUntilDeadline: number
+  onExpiry: 'warn' | 'kill'
+  killGraceMs: number
+  onDeadline: (action: 'warn' | 'kill') => void
+}
+
+/** How a child ended, as the port reports it. */
+export type ChildOutcome =
+  | { kind: 'exited'; code: number }
+  | { kind: 'signaled'; signal: string; code: number }
+  | { kind: 'spawn-failed'; code: 126 | 127; reason: string }
+
+/** Input of {@link execWithToken}. */
+export interface ExecInput extends GetTokenInput {
+  command: string
+  args: string[]
+  mappings: EnvMapping[]
+  onExpiry: 'warn' | 'kill'
+  killGraceMs: number
+  allowNested: boolean
+  /** The environment jit itself runs in: the child's starts from it. */
+  parentEnv: Readonly<Record<string, string | undefined>>
+}
+
+/** Dependencies of {@link execWithToken}. */
+export type ExecDeps = GetTokenDeps & {
+  runChild: (spec: ChildSpec) => Promise<ChildOutcome>
+  /** Gets a fresh credential with a person; absent when nobody is there (CI, no terminal). */
+  login?: () => Promise<Credential>
+  /** One line for the person on stderr. */
+  notice: (message: string) => void
+}
+
+/**
+ * Runs a command with a usable credential in its environment (never its argv) and returns the exit status to use:
+ * the command's, or 128 + the signal that ended it.
+ *
+ * @throws JitError `JIT_USAGE` when nested inside `jit exec` for the same profile without `allowNested`;
+ *   `JIT_NOT_LOGGED_IN`/`JIT_TOKEN_EXPIRED` (exit 4) with no credential and nobody to log in;
+ *   `JIT_COMMAND_NOT_FOUND` (127) / `JIT_COMMAND_NOT_EXECUTABLE` (126).
+ */
+export async function execWithToken(deps: ExecDeps, input: ExecInput): Promise<number> {
+  const profile = input.request.profile
+  if (!input.allowNested && input.parentEnv.JIT_ACCESS_TOKEN && input.parentEnv.JIT_PROFILE === profile) {
+    throw new JitError(ErrorCode.USAGE, `already inside jit exec for profile "${profile}"`, {
+      hint: 'the credential is in $JIT_ACCESS_TOKEN already; use --allow-nested to get another',
+    })
+  }
+  let credential: Credential
+  try {
+    credential = (await getToken(deps, input)).credential
+  } catch (err) {
+    const needsLogin = isJitError(err, ErrorCode.NOT_LOGGED_IN) || isJitError(err, ErrorCode.TOKEN_EXPIRED)
+    if (!needsLogin || !deps.login) throw err
+    credential = await deps.login()
+  }
+  const now = deps.clock.now()
+  const env = buildChildEnv(input.parentEnv, credential, input.mappings, now)
+  const outcome = await deps.runChild({
+    command: input.command,
+    args: input.args,
+    env,
+    msUntilDeadline: credential.meta.deadline - now,
+    onExpiry: input.onExpiry,
+    killGraceMs: input.killGraceMs,
+    onDeadline: (action) =>
+      deps.notice(
+        action === 'kill'
+          ? `the credential of profile "${profile}" reached its deadline; stopping ${input.command} (SIGTERM, then SIGKILL after ${formatDuration(input.killGraceMs)})`
+          : `the credential of profile "${profile}" reached its deadline; ${input.command} keeps running, but its token is no longer valid`,
+      ),
+  })
+  if (outcome.kind === 'spawn-failed') {
+    throw new JitError(outcome.code === 127 ? ErrorCode.COMMAND_NOT_FOUND : ErrorCode.COMMAND_NOT_EXECUTABLE, outcome.reason)
+  }
+  return outcome.code
+}
