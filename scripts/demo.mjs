@@ -97,10 +97,10 @@ try {
   let login
   if (interactive) {
     say(dim('   approve it in your browser: any user name and password work at the local provider'))
-    login = await jit(['login', '--scope', 'db:read', '--ttl', `${TTL_SECONDS}s`], { inheritStdin: true, inheritStderr: true })
+    login = await jit(['login', '--flow', 'device', '--scope', 'db:read', '--ttl', `${TTL_SECONDS}s`], { inheritStdin: true, inheritStderr: true })
   } else {
     let approving
-    login = await jit(['login', '--scope', 'db:read', '--ttl', `${TTL_SECONDS}s`, '--json', '--no-browser'], {
+    login = await jit(['login', '--flow', 'device', '--scope', 'db:read', '--ttl', `${TTL_SECONDS}s`, '--json', '--no-browser'], {
       json: true,
       onStderr: (text) => {
         for (const line of text.split('\n')) {

@@ -8,6 +8,13 @@ export declare const DB_SCOPES: readonly ['db:read', 'db:write']
 export declare const CLI_CLIENT_ID: 'jit-cli'
 export declare const CI_CLIENT_ID: 'jit-ci'
 export declare const CI_CLIENT_SECRET: 'jit-ci-secret'
+export declare const CI_JWT_CLIENT_ID: 'jit-ci-jwt'
+export declare const TOKEN_EXCHANGE_GRANT: 'urn:ietf:params:oauth:grant-type:token-exchange'
+export declare const SUBJECT_TOKEN_TYPES: readonly [
+  'urn:ietf:params:oauth:token-type:id_token',
+  'urn:ietf:params:oauth:token-type:jwt',
+]
+export declare const ACCESS_TOKEN_TYPE: 'urn:ietf:params:oauth:token-type:access_token'
 export declare const CLI_REDIRECT_URI: 'http://127.0.0.1/callback'
 
 export interface UserAgentOptions {
@@ -15,6 +22,25 @@ export interface UserAgentOptions {
   accountId?: string
   /** Abort instead of approving. Default false. */
   deny?: boolean
+}
+
+/**
+ * A CI system's OIDC issuer whose tokens the token-exchange grant accepts as `subject_token`.
+ *
+ * Scope rule: the workload is the subject token's `repository` claim (GitHub Actions) or else its `project_path`
+ * (GitLab CI). `allow[workload]` (or else `allow['*']`) lists the most scopes it may get; neither → `invalid_grant`.
+ * The issued scope = requested scope (default: all allowed) ∩ allowed ∩ `DB_SCOPES`, in the requested order; an empty
+ * result → `invalid_scope`.
+ */
+export interface TrustedCiIssuer {
+  /** The issuer's `iss`, compared exactly. */
+  issuer: string
+  /** Its public signing keys. */
+  jwks: { keys: object[] }
+  /** The `aud` its tokens must carry (any one of them, when a list). */
+  audience: string | string[]
+  /** Workload (`repository` / `project_path` value, or `'*'` for any) → the most scopes. Default `{ '*': DB_SCOPES }`. */
+  allow?: Record<string, string[]>
 }
 
 export interface LocalProviderOptions {
@@ -32,6 +58,8 @@ export interface LocalProviderOptions {
   omitExpiresIn?: boolean
   /** Silence oidc-provider's WARNING/NOTICE console lines. Default true. */
   quiet?: boolean
+  /** CI issuers trusted by the token-exchange grant (more with `trustCiIssuer`). Default none. */
+  trustedCiIssuers?: TrustedCiIssuer[]
 }
 
 export type KoaMiddleware = (ctx: unknown, next: () => Promise<void>) => Promise<void> | void
@@ -55,9 +83,22 @@ export interface LocalProvider {
   readonly port: number
   /** `jit-cli`, the public native client (device flow, authorization code + PKCE, refresh tokens). */
   readonly clientId: string
-  /** `jit-ci`, the confidential client_credentials client. */
+  /**
+   * `jit-ci`, the confidential client for client_credentials and token exchange. Registered as `client_secret_basic`;
+   * oidc-provider 8 accepts `client_secret_post` from it too.
+   */
   readonly ciClientId: string
   readonly ciClientSecret: string
+  /** `jit-ci-jwt`: client_credentials and token exchange with `private_key_jwt` (RS256) client authentication. */
+  readonly ciJwtClientId: string
+  /** The PKCS#8 PEM private key of `jit-ci-jwt` (RSA), generated at start. */
+  readonly ciPrivateKeyPem: string
+  /** The `kid` of that key in `jit-ci-jwt`'s registered `jwks` (put it in the client assertion's header). */
+  readonly ciKeyId: string
+  /** Trusts a CI issuer for token exchange from now on; an entry for the same `issuer` is replaced. */
+  trustCiIssuer(entry: TrustedCiIssuer): void
+  /** The `issuer` of every trusted CI issuer; a copy. */
+  readonly trustedCiIssuers: string[]
   /** `urn:jit:db` */
   readonly resource: string
   /** The public signing keys. */

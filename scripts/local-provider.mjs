@@ -3,13 +3,18 @@
  * e2e tests, plus a scripted user agent that logs in and consents over plain HTTP, driving the provider's own dev
  * pages (which stay usable by a person in a browser).
  *
+ * Machine clients for CI: `jit-ci` (client secret, basic or post) and `jit-ci-jwt` (`private_key_jwt`), both allowed
+ * client_credentials and RFC 8693 token exchange. The token exchange trades a CI system's own OIDC token (GitHub
+ * Actions, GitLab CI) from a trusted CI issuer (`trustedCiIssuers`, `trustCiIssuer`) for a narrowly scoped JWT access
+ * token for `urn:jit:db`; see `narrowScope` for the rule.
+ *
  * Not for production: in-memory storage, any login and password are accepted.
  */
 import { createServer } from 'node:http'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import Provider from 'oidc-provider'
-import { exportJWK, generateKeyPair } from 'jose'
+import Provider, { errors as oidcErrors } from 'oidc-provider'
+import { createLocalJWKSet, decodeJwt, errors as joseErrors, exportJWK, exportPKCS8, generateKeyPair, jwtVerify } from 'jose'
 
 /** The resource indicator (and JWT `aud`) of the demo database API. */
 export const DB_RESOURCE = 'urn:jit:db'
@@ -17,13 +22,35 @@ export const DB_RESOURCE = 'urn:jit:db'
 export const DB_SCOPES = ['db:read', 'db:write']
 /** The public native client used by the jit CLI. */
 export const CLI_CLIENT_ID = 'jit-cli'
-/** The confidential client for CI (client_credentials). */
+/**
+ * The confidential client for CI: client_credentials and token exchange, authenticated with its secret. Registered as
+ * `client_secret_basic`, but oidc-provider 8 accepts the secret in the form (`client_secret_post`) as well.
+ */
 export const CI_CLIENT_ID = 'jit-ci'
 export const CI_CLIENT_SECRET = 'jit-ci-secret'
+/** The confidential client for CI authenticated with `private_key_jwt` (RFC 7523, RS256; key pair made at start). */
+export const CI_JWT_CLIENT_ID = 'jit-ci-jwt'
+/** RFC 8693 token exchange. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+/** The `subject_token_type` values the token-exchange grant accepts. */
+export const SUBJECT_TOKEN_TYPES = ['urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:jwt']
+/** The `issued_token_type` of the token-exchange grant (and the only `requested_token_type` it accepts). */
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 /** The registered redirect URI of `jit-cli`; any port on it is accepted (RFC 8252). */
 export const CLI_REDIRECT_URI = 'http://127.0.0.1/callback'
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+/** Claims of a CI subject token that name the workload, in order of preference (GitHub, then GitLab). */
+const CI_IDENTITY_CLAIMS = ['repository', 'project_path']
+
+/**
+ * @typedef {object} TrustedCiIssuer
+ * @property {string} issuer the CI issuer's `iss`, compared exactly
+ * @property {{ keys: object[] }} jwks its public signing keys
+ * @property {string | string[]} audience the `aud` its tokens must carry (one of them, when a list)
+ * @property {Record<string, string[]>} [allow] workload (`repository` or `project_path` claim, or `'*'` for any) →
+ *   the most scopes it may get; default `{ '*': DB_SCOPES }`
+ */
 
 /**
  * @typedef {object} UserAgentOptions
@@ -38,6 +65,11 @@ const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
  * @property {string} clientId `jit-cli`
  * @property {string} ciClientId `jit-ci`
  * @property {string} ciClientSecret `jit-ci-secret`
+ * @property {string} ciJwtClientId `jit-ci-jwt`
+ * @property {string} ciPrivateKeyPem the PKCS#8 PEM private key of `jit-ci-jwt` (RSA, for RS256 client assertions)
+ * @property {string} ciKeyId the `kid` of that key in the client's registered `jwks`
+ * @property {(entry: TrustedCiIssuer) => void} trustCiIssuer trusts (or re-trusts, replacing) a CI issuer
+ * @property {string[]} trustedCiIssuers the trusted CI issuers' identifiers
  * @property {string} resource `urn:jit:db`
  * @property {{ keys: Record<string, string>[] }} publicJwks the public signing keys
  * @property {import('oidc-provider').default} provider the underlying oidc-provider instance
@@ -60,6 +92,7 @@ const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
  * @property {string} [ttlParam='ttl'] token-endpoint form parameter asking for a shorter access-token lifetime (s)
  * @property {boolean} [omitExpiresIn=false] strip `expires_in` from token-endpoint responses
  * @property {boolean} [quiet=true] silence oidc-provider's WARNING/NOTICE console lines
+ * @property {TrustedCiIssuer[]} [trustedCiIssuers=[]] CI issuers whose tokens the token-exchange grant accepts
  */
 
 let quietProviders = 0
@@ -90,6 +123,68 @@ function parseTtl(value) {
 }
 
 /**
+ * @param {string} description the `error_description` sent to the client
+ * @returns {Error} an `invalid_grant` error (oidc-provider's own puts its detail only in the log)
+ */
+function invalidGrant(description) {
+  return Object.assign(new oidcErrors.InvalidGrant(description), { error_description: description })
+}
+
+/**
+ * @param {unknown} value a form parameter that may be repeated
+ * @returns {string[]} its values
+ */
+const values = (value) => (value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)])
+
+/**
+ * @param {TrustedCiIssuer} entry
+ * @returns {Required<TrustedCiIssuer>}
+ */
+function checkTrustedCiIssuer(entry) {
+  if (typeof entry?.issuer !== 'string' || entry.issuer === '') throw new TypeError('trusted CI issuer: issuer missing')
+  if (!Array.isArray(entry.jwks?.keys)) throw new TypeError(`trusted CI issuer ${entry.issuer}: jwks.keys missing`)
+  if (entry.audience === undefined || values(entry.audience).length === 0) {
+    throw new TypeError(`trusted CI issuer ${entry.issuer}: audience missing`)
+  }
+  return { ...entry, allow: entry.allow ?? { '*': [...DB_SCOPES] } }
+}
+
+/**
+ * The token-exchange policy: which scopes a verified CI subject token may get.
+ *
+ * The workload is named by the token's `repository` claim (GitHub Actions) or, failing that, its `project_path`
+ * (GitLab CI). The issuer's `allow` entry for that name (or else its `'*'` entry) lists the most it may get; no entry
+ * → `invalid_grant`. The issued scope is the requested scope (default: everything allowed) intersected with the allowed
+ * scopes and with the database's scopes, in the requested order; an empty result → `invalid_scope`.
+ *
+ * @param {Record<string, string[]>} allow
+ * @param {Record<string, unknown>} claims the verified subject-token claims
+ * @param {string | undefined} requested the `scope` form parameter
+ * @returns {{ workload: string | undefined, scope: string }}
+ */
+function narrowScope(allow, claims, requested) {
+  const claim = CI_IDENTITY_CLAIMS.find((name) => typeof claims[name] === 'string')
+  const workload = claim === undefined ? undefined : String(claims[claim])
+  const allowed = (workload !== undefined && Object.hasOwn(allow, workload) ? allow[workload] : undefined)
+    ?? (Object.hasOwn(allow, '*') ? allow['*'] : undefined)
+  if (allowed === undefined) {
+    throw invalidGrant(workload === undefined
+      ? `subject token names no workload (${CI_IDENTITY_CLAIMS.join(' or ')} claim) and the issuer allows no other`
+      : `workload ${workload} is not allowed by the trust policy for this issuer`)
+  }
+  const permitted = new Set(allowed.filter((scope) => DB_SCOPES.includes(scope)))
+  const asked = requested === undefined || requested.trim() === '' ? [...permitted] : [...new Set(requested.trim().split(/\s+/))]
+  const granted = asked.filter((scope) => permitted.has(scope))
+  if (granted.length === 0) {
+    throw new oidcErrors.InvalidScope(
+      `none of the requested scopes (${asked.join(' ') || 'none'}) is allowed for ${workload ?? 'this workload'}`,
+      asked.join(' '),
+    )
+  }
+  return { workload, scope: granted.join(' ') }
+}
+
+/**
  * @param {LocalProviderOptions} [opts]
  * @returns {Promise<LocalProvider>}
  */
@@ -102,7 +197,20 @@ export async function startLocalProvider(opts = {}) {
     ttlParam = 'ttl',
     omitExpiresIn = false,
     quiet = true,
+    trustedCiIssuers = [],
   } = opts
+
+  /** @type {Map<string, Required<TrustedCiIssuer>>} */
+  const trusted = new Map()
+  for (const entry of trustedCiIssuers) {
+    const checked = checkTrustedCiIssuer(entry)
+    trusted.set(checked.issuer, checked)
+  }
+
+  const ciKey = await generateKeyPair('RS256', { extractable: true })
+  const ciKeyId = randomUUID()
+  const ciPrivateKeyPem = await exportPKCS8(ciKey.privateKey)
+  const ciPublicJwk = { ...(await exportJWK(ciKey.publicKey)), kid: ciKeyId, alg: 'RS256', use: 'sig' }
 
   const { privateKey } = await generateKeyPair('RS256', { extractable: true })
   const kid = randomUUID()
@@ -125,6 +233,16 @@ export async function startLocalProvider(opts = {}) {
     return asked === undefined ? accessTokenTtl : Math.min(asked, accessTokenTtl)
   }
 
+  /** The database resource server, as `getResourceServerInfo` describes it. */
+  const dbResourceServerInfo = () => ({
+    scope: DB_SCOPES.join(' '),
+    accessTokenFormat: 'jwt',
+    accessTokenTTL: accessTokenTtl,
+  })
+
+  /** Extra claims of tokens issued by token exchange, read by `extraTokenClaims`. @type {WeakMap<object, object>} */
+  const exchangeClaims = new WeakMap()
+
   /** @type {Record<string, any>} */
   const configuration = {
     clients: [
@@ -142,17 +260,29 @@ export async function startLocalProvider(opts = {}) {
         client_secret: CI_CLIENT_SECRET,
         client_name: 'jit CI',
         token_endpoint_auth_method: 'client_secret_basic',
-        grant_types: ['client_credentials'],
+        grant_types: ['client_credentials', TOKEN_EXCHANGE_GRANT],
+        response_types: [],
+        redirect_uris: [],
+      },
+      {
+        client_id: CI_JWT_CLIENT_ID,
+        client_name: 'jit CI (private_key_jwt)',
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'RS256',
+        jwks: { keys: [ciPublicJwk] },
+        grant_types: ['client_credentials', TOKEN_EXCHANGE_GRANT],
         response_types: [],
         redirect_uris: [],
       },
     ],
-    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     jwks: { keys: [privateJwk] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true, methods: ['S256'] },
     scopes: ['openid', 'profile', 'offline_access'],
     claims: { openid: ['sub'], profile: ['preferred_username', 'name'] },
+    /** @param {unknown} _ctx @param {object} token */
+    extraTokenClaims: async (_ctx, token) => exchangeClaims.get(token),
     /** @param {unknown} _ctx @param {string} id */
     findAccount: async (_ctx, id) => ({
       accountId: id,
@@ -197,13 +327,9 @@ export async function startLocalProvider(opts = {}) {
          */
         getResourceServerInfo: async (_ctx, resourceIndicator) => {
           if (resourceIndicator !== DB_RESOURCE) {
-            throw new Provider.errors.InvalidTarget(`unknown resource ${resourceIndicator}`)
+            throw new oidcErrors.InvalidTarget(`unknown resource ${resourceIndicator}`)
           }
-          return {
-            scope: DB_SCOPES.join(' '),
-            accessTokenFormat: 'jwt',
-            accessTokenTTL: accessTokenTtl,
-          }
+          return dbResourceServerInfo()
         },
       },
     },
@@ -224,6 +350,85 @@ export async function startLocalProvider(opts = {}) {
     throw err
   }
   provider.proxy = false
+
+  provider.registerGrantType(
+    TOKEN_EXCHANGE_GRANT,
+    tokenExchangeHandler,
+    ['subject_token', 'subject_token_type', 'audience', 'resource', 'scope', 'requested_token_type', 'actor_token', 'actor_token_type'],
+    ['audience', 'resource'],
+  )
+
+  /**
+   * RFC 8693 token exchange of a CI system's OIDC token (the client is already authenticated and allowed the grant).
+   * @param {any} ctx koa context
+   * @param {() => Promise<void>} next
+   */
+  async function tokenExchangeHandler(ctx, next) {
+    const { params, client } = ctx.oidc
+    const { InvalidRequest, InvalidTarget } = oidcErrors
+
+    if (!params.subject_token) throw new InvalidRequest('missing required parameter subject_token')
+    if (!params.subject_token_type) throw new InvalidRequest('missing required parameter subject_token_type')
+    if (!SUBJECT_TOKEN_TYPES.includes(params.subject_token_type)) {
+      throw new InvalidRequest(`unsupported subject_token_type ${params.subject_token_type}`)
+    }
+    if (params.actor_token !== undefined) throw new InvalidRequest('actor_token is not supported')
+    if (params.requested_token_type !== undefined && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
+      throw new InvalidRequest(`unsupported requested_token_type ${params.requested_token_type}`)
+    }
+    for (const target of [...values(params.resource), ...values(params.audience)]) {
+      if (target !== DB_RESOURCE) throw new InvalidTarget(`unknown resource or audience ${target}`)
+    }
+
+    /** @type {Record<string, unknown>} */
+    let unverified
+    try {
+      unverified = decodeJwt(params.subject_token)
+    } catch {
+      throw invalidGrant('subject_token is not a JWT')
+    }
+    const entry = typeof unverified.iss === 'string' ? trusted.get(unverified.iss) : undefined
+    if (entry === undefined) throw invalidGrant(`subject token issuer ${String(unverified.iss)} is not trusted`)
+
+    /** @type {Record<string, unknown>} */
+    let claims
+    try {
+      const verified = await jwtVerify(params.subject_token, createLocalJWKSet(/** @type {any} */ (entry.jwks)), {
+        issuer: entry.issuer,
+        audience: entry.audience,
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: 5,
+      })
+      claims = verified.payload
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw invalidGrant('subject token expired')
+      if (err instanceof joseErrors.JWTClaimValidationFailed) {
+        throw invalidGrant(`subject token ${err.claim} claim invalid: ${err.message}`)
+      }
+      if (err instanceof joseErrors.JOSEError) throw invalidGrant(`subject token rejected: ${err.message}`)
+      throw err
+    }
+
+    const { workload, scope } = narrowScope(entry.allow, claims, params.scope)
+    const token = new provider.AccessToken({ accountId: String(claims.sub), client, gty: 'token-exchange', scope })
+    token.resourceServer = new provider.ResourceServer(DB_RESOURCE, dbResourceServerInfo())
+    exchangeClaims.set(token, {
+      act: { sub: client.clientId },
+      ci_iss: entry.issuer,
+      ...(workload === undefined ? {} : { ci_workload: workload }),
+    })
+    ctx.oidc.entity('AccessToken', token)
+    const value = await token.save()
+
+    ctx.body = {
+      access_token: value,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: 'Bearer',
+      expires_in: token.expiration,
+      scope: token.scope,
+    }
+    await next()
+  }
 
   const counters = { tokenRequests: 0, /** @type {Record<string, number>} */ byGrant: {} }
   let slowDowns = 0
@@ -280,6 +485,16 @@ export async function startLocalProvider(opts = {}) {
     clientId: CLI_CLIENT_ID,
     ciClientId: CI_CLIENT_ID,
     ciClientSecret: CI_CLIENT_SECRET,
+    ciJwtClientId: CI_JWT_CLIENT_ID,
+    ciPrivateKeyPem,
+    ciKeyId,
+    trustCiIssuer(entry) {
+      const checked = checkTrustedCiIssuer(entry)
+      trusted.set(checked.issuer, checked)
+    },
+    get trustedCiIssuers() {
+      return [...trusted.keys()]
+    },
     resource: DB_RESOURCE,
     publicJwks,
     provider,

@@ -37,6 +37,8 @@ const BY_CODE: Record<JitErrorCode, number> = {
   [ErrorCode.NETWORK]: ExitCode.FAILURE,
   [ErrorCode.LOGIN_TIMEOUT]: ExitCode.FAILURE,
   [ErrorCode.PORT_IN_USE]: ExitCode.FAILURE,
+  [ErrorCode.LOCK_TIMEOUT]: ExitCode.FAILURE,
+  [ErrorCode.SUBJECT_TOKEN_UNAVAILABLE]: ExitCode.NO_CREDENTIAL,
   [ErrorCode.UNSAFE_URL]: ExitCode.FAILURE,
   [ErrorCode.CONFIG]: ExitCode.FAILURE,
 }

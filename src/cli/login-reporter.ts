@@ -20,6 +20,7 @@ export function humanLoginReporter(opts: HumanReporterOptions): LoginReporter & 
   const { io, clock, style } = opts
   const status = new StatusLine(io, style)
   let pending: Promise<void> = Promise.resolve()
+  let waitingText: (() => string) | undefined
   return {
     get ready() {
       return pending
@@ -28,9 +29,10 @@ export function humanLoginReporter(opts: HumanReporterOptions): LoginReporter & 
     authorizationRequest(info) {
       const lines = info.willOpen
         ? ['', 'Opening your browser to sign in. If it does not open, visit:', `  ${style.underline(info.url)}`]
-        : ['', 'To sign in, open this URL in a browser on this machine:', `  ${style.underline(info.url)}`]
+        : ['', 'To sign in, open this URL in a browser (on this machine, or one that reaches its callback port):', `  ${style.underline(info.url)}`]
       io.err.write(`${lines.join('\n')}\n`)
-      if (io.isErrTTY) status.start(() => `Waiting for the browser… ${style.dim('(Ctrl-C to cancel)')}`)
+      waitingText = () => `Waiting for the browser… ${style.dim('(Ctrl-C to cancel)')}`
+      if (io.isErrTTY) status.start(waitingText)
       else io.err.write('waiting for the browser\n')
     },
     deviceAuthorization(info) {
@@ -45,7 +47,8 @@ export function humanLoginReporter(opts: HumanReporterOptions): LoginReporter & 
       const show = async (): Promise<void> => {
         if (opts.qr) io.err.write(`\n${await opts.renderQr(url)}\n`)
         if (io.isErrTTY) {
-          status.start(() => `Waiting for approval… the code expires in ${formatDuration(info.expiresAt - clock.now())} ${style.dim('(Ctrl-C to cancel)')}`)
+          waitingText = () => `Waiting for approval… the code expires in ${formatDuration(info.expiresAt - clock.now())} ${style.dim('(Ctrl-C to cancel)')}`
+          status.start(waitingText)
         } else {
           io.err.write(`waiting for approval (the code expires in ${formatDuration(info.expiresAt - clock.now())})\n`)
         }
@@ -56,6 +59,8 @@ export function humanLoginReporter(opts: HumanReporterOptions): LoginReporter & 
       status.stop()
       if (result.opened) io.err.write(`${style.dim('opened your browser')}\n`)
       else io.err.write(`${style.dim(`could not open a browser (${result.reason}); open the URL above by hand`)}\n`)
+      // Keep showing that jit still waits (the countdown or the browser line).
+      if (waitingText && io.isErrTTY) status.start(waitingText)
     },
     stopped() {
       status.stop()

@@ -28,6 +28,8 @@ export interface Resolved {
   dir: string
   /** The command that gets a matching credential, for hints. */
   loginCommand: string
+  /** Whether the store was chosen (flag, env or profile) rather than defaulted. */
+  storeExplicit: boolean
 }
 
 /** Loads the config once per invocation. */
@@ -83,7 +85,7 @@ export function resolveRequest(
     ...(maxTtlMs !== undefined ? { maxTtlMs } : {}),
     leewayMs,
     store: storeText as StoreKind,
-    flow: profile.flow ?? 'device',
+    flow: profile.flow ?? 'auto',
   }
 
   const parts = ['jit login', `--profile ${name}`]
@@ -91,7 +93,8 @@ export function resolveRequest(
   for (const r of flags.resource ?? []) parts.push(`--resource ${quote(r)}`)
   if (flags.audience) parts.push(`--audience ${quote(flags.audience)}`)
   if (flags.ttl) parts.push(`--ttl ${flags.ttl}`)
-  return { request, profileName: name, profile, dir: config.dir, loginCommand: parts.join(' ') }
+  const storeExplicit = flags.store !== undefined || env.JIT_STORE !== undefined || profile.store !== undefined
+  return { request, profileName: name, profile, dir: config.dir, loginCommand: parts.join(' '), storeExplicit }
 }
 
 function quote(value: string): string {

@@ -22,12 +22,25 @@ export interface Profile {
   ttl?: string
   maxTtl?: string
   redirectPort?: number
+  /** Host name in the loopback redirect URI; the listener binds 127.0.0.1 either way. */
+  redirectHost?: '127.0.0.1' | 'localhost'
   insecureLoopback?: boolean
   /** Token-endpoint parameter that carries the requested TTL in seconds, for providers that honour one. */
   ttlParam?: string
   store?: StoreKind
   leeway?: string
   execEnv?: string[]
+  /** `post` (default) or `basic`: how a client secret is sent. */
+  clientAuth?: 'post' | 'basic'
+  /** PKCS#8 PEM file of the client's key for private_key_jwt (RFC 7523). */
+  privateKeyFile?: string
+  privateKeyKid?: string
+  /** token-exchange: `github`, `env:NAME` or `file:PATH`. */
+  subjectToken?: string
+  /** token-exchange: the `aud` to ask the CI system for. */
+  subjectAudience?: string
+  /** token-exchange: RFC 8693 exchange (default) or RFC 7523 client assertion (Entra ID, Google). */
+  exchange?: 'token-exchange' | 'client-assertion'
 }
 
 type Field = {
@@ -97,10 +110,27 @@ export const PROFILE_FIELDS: Record<string, Field> = {
       return n
     },
   },
+  'redirect-host': { key: 'redirectHost', description: 'host name in the redirect URI: 127.0.0.1 or localhost', parse: choice('redirect-host', ['127.0.0.1', 'localhost'] as const) },
   'insecure-loopback': { key: 'insecureLoopback', description: 'allow plain http to a loopback issuer', parse: bool('insecure-loopback') },
   'ttl-param': { key: 'ttlParam', description: 'token-request parameter that carries the TTL in seconds', parse: (v) => one('ttl-param', v) },
   store: { key: 'store', description: `where secrets go: ${STORES.join(', ')}`, parse: choice('store', STORES) },
   leeway: { key: 'leeway', description: 'safety margin before a deadline (default 30s)', parse: duration('leeway') },
+  'client-auth': { key: 'clientAuth', description: 'how a client secret is sent: post or basic', parse: choice('client-auth', ['post', 'basic'] as const) },
+  'private-key-file': { key: 'privateKeyFile', description: 'PEM private key for private_key_jwt client authentication', parse: (v) => one('private-key-file', v) },
+  'private-key-kid': { key: 'privateKeyKid', description: 'key ID (kid) of the private key, if the provider needs it', parse: (v) => one('private-key-kid', v) },
+  'subject-token': {
+    key: 'subjectToken',
+    description: 'token-exchange: where the CI OIDC token comes from: github, env:NAME or file:PATH',
+    parse: (v) => {
+      const spec = one('subject-token', v)
+      if (spec !== 'github' && !/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(spec) && !/^file:.+/.test(spec)) {
+        throw new JitError(ErrorCode.USAGE, `invalid subject-token "${spec}": use github, env:NAME or file:PATH`)
+      }
+      return spec
+    },
+  },
+  'subject-audience': { key: 'subjectAudience', description: 'token-exchange: audience to ask the CI system for', parse: (v) => one('subject-audience', v) },
+  exchange: { key: 'exchange', description: 'token-exchange method: token-exchange (RFC 8693) or client-assertion (RFC 7523)', parse: choice('exchange', ['token-exchange', 'client-assertion'] as const) },
   'exec-env': { key: 'execEnv', description: 'variables jit exec sets, e.g. PGPASSWORD=access_token', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
 }
 

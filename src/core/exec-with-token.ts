@@ -1,8 +1,9 @@
-import { ErrorCode, JitError, isJitError } from '../errors.js'
+import { ErrorCode, JitError } from '../errors.js'
+import type { Clock } from '../platform/clock.js'
 import { buildChildEnv, type EnvMapping } from './child-env.js'
 import type { Credential } from './credential-cache.js'
 import { formatDuration } from './duration.js'
-import { getToken, type GetTokenDeps, type GetTokenInput } from './get-token.js'
+import type { CredentialRequest } from './request.js'
 
 /** What the child-process port runs (see `src/exec/run-child.ts`). */
 export interface ChildSpec {
@@ -22,7 +23,8 @@ export type ChildOutcome =
   | { kind: 'spawn-failed'; code: 126 | 127; reason: string }
 
 /** Input of {@link execWithToken}. */
-export interface ExecInput extends GetTokenInput {
+export interface ExecInput {
+  request: CredentialRequest
   command: string
   args: string[]
   mappings: EnvMapping[]
@@ -34,10 +36,14 @@ export interface ExecInput extends GetTokenInput {
 }
 
 /** Dependencies of {@link execWithToken}. */
-export type ExecDeps = GetTokenDeps & {
+export interface ExecDeps {
+  clock: Clock
   runChild: (spec: ChildSpec) => Promise<ChildOutcome>
-  /** Gets a fresh credential with a person; absent when nobody is there (CI, no terminal). */
-  login?: () => Promise<Credential>
+  /**
+   * A usable credential: the cached one, or a fresh one where one can be had here (a person at a terminal, a machine
+   * flow); throws `JIT_NOT_LOGGED_IN` (exit 4) otherwise.
+   */
+  obtain: () => Promise<Credential>
   /** One line for the person on stderr. */
   notice: (message: string) => void
 }
@@ -57,14 +63,7 @@ export async function execWithToken(deps: ExecDeps, input: ExecInput): Promise<n
       hint: 'the credential is in $JIT_ACCESS_TOKEN already; use --allow-nested to get another',
     })
   }
-  let credential: Credential
-  try {
-    credential = (await getToken(deps, input)).credential
-  } catch (err) {
-    const needsLogin = isJitError(err, ErrorCode.NOT_LOGGED_IN) || isJitError(err, ErrorCode.TOKEN_EXPIRED)
-    if (!needsLogin || !deps.login) throw err
-    credential = await deps.login()
-  }
+  const credential = await deps.obtain()
   const now = deps.clock.now()
   const env = buildChildEnv(input.parentEnv, credential, input.mappings, now)
   const outcome = await deps.runChild({

@@ -192,7 +192,19 @@ async function browserFlow(
   }
 }
 
-async function finish(deps: LoginDeps, input: LoginInput, tokens: TokenResponse): Promise<LoginResult> {
+/** What {@link finish} needs to know about the login that got `tokens`. */
+export interface FinishInput {
+  request: CredentialRequest
+  flow: string
+  reporter: Pick<LoginReporter, 'warn'>
+  signal?: AbortSignal
+}
+
+/**
+ * Turns a token response into a cached credential: the deadline rule, the granted-scope check, the refresh-token
+ * rule, then the store (unless `--store none`). Shared by every flow.
+ */
+export async function finish(deps: Pick<LoginDeps, 'clock' | 'store' | 'storeFor' | 'state' | 'warn'>, input: FinishInput, tokens: TokenResponse): Promise<LoginResult> {
   const { request, reporter } = input
   const obtainedAt = deps.clock.now()
   const jwtExp = readJwtExp(tokens.accessToken)

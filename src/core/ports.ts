@@ -73,6 +73,10 @@ export interface ProviderSession {
    * always when it requires one, so the browser URL carries only a `request_uri`.
    */
   authorizationUrl(request: AuthorizationRequest): Promise<URL>
+  /** RFC 6749 §4.4 client credentials grant. */
+  clientCredentials(parameters: URLSearchParams): Promise<TokenResponse>
+  /** RFC 8693 token exchange (`subject_token`, `subject_token_type`, ... in `parameters`). */
+  tokenExchange(parameters: URLSearchParams): Promise<TokenResponse>
   /**
    * Checks the redirect (state, RFC 9207 `iss`, `error`) and redeems the code with the PKCE verifier; the ID token is
    * verified (signature, iss, aud, exp, nonce). Throws `JIT_ACCESS_DENIED` for `error=access_denied`.
@@ -87,11 +91,22 @@ export interface ProviderSession {
   pollDeviceToken(deviceCode: string, parameters: URLSearchParams, signal?: AbortSignal): Promise<DevicePollResult>
 }
 
+/** How the client authenticates at the token endpoint. Secrets are passed in, never read from config. */
+export type ClientAuthSpec =
+  | { method: 'none' }
+  | { method: 'client_secret_post' | 'client_secret_basic'; secret: string }
+  /** RFC 7523 §2.2 with the client's own key (PKCS#8 PEM). */
+  | { method: 'private_key_jwt'; privateKeyPem: string; kid?: string }
+  /** RFC 7523 federation (Entra ID, Google): the CI system's token itself is the client assertion. */
+  | { method: 'client_assertion'; assertion: string }
+
 /** Input of {@link OidcPort.discover}. */
 export interface DiscoverInput {
   issuer: string
   clientId: string
+  /** Shorthand for `client_secret_post`. */
   clientSecret?: string
+  clientAuth?: ClientAuthSpec
   /** Allow plain http, only ever for a loopback issuer the user opted in for. */
   allowInsecureLoopback: boolean
   signal?: AbortSignal

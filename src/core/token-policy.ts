@@ -27,10 +27,15 @@ export interface Deadline {
 
 /**
  * `deadline = min(JWT exp, obtainedAt + expires_in, obtainedAt + TTL, obtainedAt + max-ttl)`. The deadline is always
- * the earliest; `cappedBy` names the limit the user chose (`ttl`, then `max-ttl`) when it is within a second of the
- * earliest, since JWT `exp` is rounded to seconds and a provider that honoured the TTL should not be reported as the
- * cap. Returns `undefined` when nothing bounds the credential: such a credential must not be cached.
+ * the earliest; `cappedBy` names the limit the user chose (`ttl`, then `max-ttl`) when it is within a few seconds of
+ * the earliest, so a provider that honoured the TTL is not reported as the cap. Returns `undefined` when nothing bounds the credential: such a credential must not be cached.
  */
+/**
+ * Limits this close to the earliest count as a tie for `cappedBy`: a provider that honoured the TTL stamps `exp` from its
+ * own issue time, a network round trip (and a JWKS fetch) before jit reads its clock.
+ */
+const TIE_MS = 5000
+
 export function computeDeadline(input: DeadlineInput): Deadline | undefined {
   const candidates: Array<[DeadlineCap, number | undefined]> = [
     ['ttl', input.ttlMs === undefined ? undefined : input.obtainedAt + input.ttlMs],
@@ -41,7 +46,7 @@ export function computeDeadline(input: DeadlineInput): Deadline | undefined {
   const known = candidates.filter((c): c is [DeadlineCap, number] => c[1] !== undefined && Number.isFinite(c[1]))
   if (known.length === 0) return undefined
   const deadline = Math.min(...known.map(([, at]) => at))
-  const cappedBy = known.find(([, at]) => at - deadline < 1000)![0]
+  const cappedBy = known.find(([, at]) => at - deadline < TIE_MS)![0]
   return { deadline, cappedBy }
 }
 

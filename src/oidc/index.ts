@@ -2,9 +2,11 @@
  * The provider adapter: the only module that imports openid-client. Loaded lazily, so `jit token` on a cache hit
  * never pays for it.
  */
+import { createPrivateKey, webcrypto, type KeyObject } from 'node:crypto'
 import * as client from 'openid-client'
 import { ErrorCode, JitError } from '../errors.js'
 import type {
+  ClientAuthSpec,
   DeviceAuthorization,
   DevicePollResult,
   DiscoverInput,
@@ -18,6 +20,45 @@ import { isLoopbackUrl } from './loopback.js'
 export { isLoopbackUrl } from './loopback.js'
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+
+async function clientAuthentication(spec: ClientAuthSpec): Promise<client.ClientAuth> {
+  switch (spec.method) {
+    case 'none':
+      return client.None()
+    case 'client_secret_post':
+      return client.ClientSecretPost(spec.secret)
+    case 'client_secret_basic':
+      return client.ClientSecretBasic(spec.secret)
+    case 'private_key_jwt':
+      return client.PrivateKeyJwt({ key: await importPrivateKey(spec.privateKeyPem), ...(spec.kid ? { kid: spec.kid } : {}) })
+    case 'client_assertion':
+      return (_as, c, body) => {
+        body.set('client_id', c.client_id)
+        body.set('client_assertion_type', JWT_BEARER_ASSERTION)
+        body.set('client_assertion', spec.assertion)
+      }
+  }
+}
+
+/** PKCS#8 PEM (RSA → RS256, EC P-256 → ES256) to a WebCrypto signing key, which openid-client takes. */
+async function importPrivateKey(pem: string): Promise<webcrypto.CryptoKey> {
+  let key: KeyObject
+  try {
+    key = createPrivateKey(pem)
+  } catch (err) {
+    throw new JitError(ErrorCode.CONFIG, 'the private key file is not a PEM private key', { cause: err })
+  }
+  const der = key.export({ format: 'der', type: 'pkcs8' })
+  if (key.asymmetricKeyType === 'rsa') {
+    return webcrypto.subtle.importKey('pkcs8', der, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign'])
+  }
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
+    return webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])
+  }
+  throw new JitError(ErrorCode.CONFIG, `unsupported private key type "${key.asymmetricKeyType ?? 'unknown'}": use RSA or EC P-256`)
+}
 
 /** Options of {@link createOidc}. */
 export interface CreateOidcOptions {
@@ -46,7 +87,7 @@ export function createOidc(options: CreateOidcOptions = {}): OidcPort {
       // Opt-in only, and only for loopback issuers (checked above): a local provider for development and tests.
       // eslint-disable-next-line @typescript-eslint/no-deprecated
       if (insecure) discoveryOptions.execute = [client.allowInsecureRequests]
-      const auth = input.clientSecret ? client.ClientSecretPost(input.clientSecret) : client.None()
+      const auth = await clientAuthentication(input.clientAuth ?? (input.clientSecret ? { method: 'client_secret_post', secret: input.clientSecret } : { method: 'none' }))
       let config: client.Configuration
       try {
         config = await client.discovery(issuerUrl, input.clientId, undefined, auth, discoveryOptions)
@@ -140,6 +181,20 @@ function session(config: client.Configuration, issuer: string): ProviderSession 
         return toTokens(res)
       } catch (err) {
         throw mapOidcError(err, { issuer, during: 'the authorization code exchange' })
+      }
+    },
+    async clientCredentials(parameters): Promise<TokenResponse> {
+      try {
+        return toTokens(await client.clientCredentialsGrant(config, parameters))
+      } catch (err) {
+        throw mapOidcError(err, { issuer, during: 'the client credentials request' })
+      }
+    },
+    async tokenExchange(parameters): Promise<TokenResponse> {
+      try {
+        return toTokens(await client.genericGrantRequest(config, TOKEN_EXCHANGE_GRANT, parameters))
+      } catch (err) {
+        throw mapOidcError(err, { issuer, during: 'the token exchange' })
       }
     },
     async startDeviceAuthorization(parameters): Promise<DeviceAuthorization> {

@@ -13,7 +13,7 @@ export function systemBrowser(env: Env): Browser {
     async open(url: URL) {
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`refusing to open a ${url.protocol} URL`)
       if (env.BROWSER) {
-        await spawnBrowser(env.BROWSER, url.href, env)
+        await spawnBrowser(env.BROWSER, url.href, env, process.platform)
         return
       }
       const { default: open } = await import('open')
@@ -27,8 +27,9 @@ export function systemBrowser(env: Env): Browser {
  * Runs `$BROWSER` without a shell: the first of its `:`-separated commands, split on spaces (the xdg convention).
  * The URL never passes through a shell, so provider-controlled characters in it cannot run anything.
  */
-async function spawnBrowser(spec: string, url: string, env: Env): Promise<void> {
-  const first = spec.split(':').find((s) => s.trim() !== '') ?? spec
+async function spawnBrowser(spec: string, url: string, env: Env, platform: NodeJS.Platform): Promise<void> {
+  // Windows paths have a colon (C:\...), so the xdg list separator only applies elsewhere.
+  const first = platform === 'win32' ? spec : (spec.split(':').find((s) => s.trim() !== '') ?? spec)
   const words = first.trim().split(/\s+/)
   const hasPlaceholder = words.some((w) => w.includes('%s'))
   const args = hasPlaceholder ? words.slice(1).map((w) => w.replace('%s', url)) : [...words.slice(1), url]

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
 import { dirname, join, basename } from 'node:path'
 
 /** Creates a folder (and parents) readable by the owner only. */
@@ -61,5 +61,43 @@ export function quarantine(path: string, now: number): string | undefined {
     return target
   } catch {
     return undefined
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4))
+
+/**
+ * Runs `fn` while holding `<path>.lock` (O_EXCL), so read-modify-write of a shared file by parallel jit processes
+ * loses no update. Synchronous on purpose: the sections are a read and an atomic write, a few ms. A lock older than
+ * 10 s is left by a dead process and is taken over.
+ */
+export function withFileLockSync<T>(path: string, fn: () => T): T {
+  const lock = `${path}.lock`
+  ensurePrivateDir(dirname(path))
+  const started = Date.now()
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx', 0o600))
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      let age: number
+      try {
+        age = Date.now() - statSync(lock).mtimeMs
+      } catch {
+        continue
+      }
+      if (age > 10_000) {
+        rmSync(lock, { force: true })
+        continue
+      }
+      if (Date.now() - started > 30_000) throw new Error(`timed out waiting for ${lock}`, { cause: err })
+      Atomics.wait(sleeper, 0, 0, 5)
+    }
+  }
+  try {
+    return fn()
+  } finally {
+    rmSync(lock, { force: true })
   }
 }

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb } fro
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { ErrorCode, JitError } from '../errors.js'
-import { readJsonFile, writeFileAtomic } from './atomic-file.js'
+import { readJsonFile, withFileLockSync, writeFileAtomic } from './atomic-file.js'
 import type { SecretStore } from './secret-store.js'
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: object) => Promise<Buffer>
@@ -64,6 +64,8 @@ export function fileStore(options: FileStoreOptions): SecretStore {
     }
     const N = options.cost ?? 2 ** 15
     if (!existing) {
+      const created = withFileLockSync(path, () => loadDoc())
+      if (created) return unlock()
       const salt = randomBytes(16)
       const derived = await scrypt(pass, salt, 32, { N, r: 8, p: 1, maxmem: 256 * N * 8 })
       const doc: FileDoc = {
@@ -73,7 +75,14 @@ export function fileStore(options: FileStoreOptions): SecretStore {
         check: seal(derived, '\0check', CHECK_PLAINTEXT),
         entries: {},
       }
-      writeFileAtomic(path, JSON.stringify(doc))
+      const winner = withFileLockSync(path, () => {
+        const raced = loadDoc()
+        if (raced) return raced
+        writeFileAtomic(path, JSON.stringify(doc))
+        return undefined
+      })
+      // Another process created the store first: use its salt.
+      if (winner) return unlock()
       key = derived
       return { key, doc }
     }
@@ -97,17 +106,25 @@ export function fileStore(options: FileStoreOptions): SecretStore {
       return sealed ? open(k, name, sealed) : undefined
     },
     async set(name, value) {
-      const { key: k, doc } = await unlock()
-      doc.entries[name] = seal(k, name, value)
-      writeFileAtomic(path, JSON.stringify(doc))
+      const { key: k } = await unlock()
+      const sealed = seal(k, name, value)
+      // Re-read inside the lock: another jit process may have written other entries since we unlocked.
+      withFileLockSync(path, () => {
+        const doc = loadDoc()
+        if (!doc) throw new JitError(ErrorCode.STORE_UNAVAILABLE, `the file store "${path}" disappeared while in use`)
+        doc.entries[name] = sealed
+        writeFileAtomic(path, JSON.stringify(doc))
+      })
     },
     async delete(name) {
       // Deleting needs no passphrase: the entry is removed whole, never decrypted.
-      const doc = loadDoc()
-      if (!doc || !(name in doc.entries)) return false
-      delete doc.entries[name]
-      writeFileAtomic(path, JSON.stringify(doc))
-      return true
+      return withFileLockSync(path, () => {
+        const doc = loadDoc()
+        if (!doc || !(name in doc.entries)) return false
+        delete doc.entries[name]
+        writeFileAtomic(path, JSON.stringify(doc))
+        return true
+      })
     },
   }
 }

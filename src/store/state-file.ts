@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import type { CredentialMeta, StateStore } from '../core/ports.js'
-import { quarantine, readJsonFile, writeFileAtomic } from './atomic-file.js'
+import { quarantine, readJsonFile, withFileLockSync, writeFileAtomic } from './atomic-file.js'
 
 interface StateDoc {
   version: 1
@@ -63,21 +63,25 @@ export function stateFile(dir: string, warn: (message: string) => void, now: () 
     list: () => Object.values(load().credentials),
     get: (key) => load().credentials[key],
     put(meta) {
-      const doc = load()
-      doc.credentials[meta.key] = meta
-      save(doc)
+      withFileLockSync(path, () => {
+        const doc = load()
+        doc.credentials[meta.key] = meta
+        save(doc)
+      })
     },
     remove(keys) {
       if (keys.length === 0) return
-      const doc = load()
-      let changed = false
-      for (const key of keys) {
-        if (key in doc.credentials) {
-          delete doc.credentials[key]
-          changed = true
+      withFileLockSync(path, () => {
+        const doc = load()
+        let changed = false
+        for (const key of keys) {
+          if (key in doc.credentials) {
+            delete doc.credentials[key]
+            changed = true
+          }
         }
-      }
-      if (changed) save(doc)
+        if (changed) save(doc)
+      })
     },
   }
 }

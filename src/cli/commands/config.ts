@@ -95,7 +95,8 @@ Examples:
       if (flags.json) {
         ctx.deps.io.out.write(`${JSON.stringify({ name, default: doc.defaultProfile === name, ...profileToFields(profile) })}\n`)
       }
-      const flowsNote = session.info.deviceAuthorizationEndpoint ? 'device flow available' : 'no device flow at this provider'
+      const flows = [session.info.authorizationEndpoint ? 'browser' : undefined, session.info.deviceAuthorizationEndpoint ? 'device' : undefined].filter(Boolean)
+      const flowsNote = flows.length ? `flows: ${flows.join(', ')}` : 'no interactive flow at this provider'
       ctx.deps.io.err.write(`${ctx.style.green('✓')} profile "${name}" saved (issuer ${session.info.issuer}; ${flowsNote})\n`)
       ctx.deps.io.err.write(`next: jit login --profile ${name}\n`)
     })

@@ -2,10 +2,8 @@ import { Command, Option } from 'commander'
 import { parseEnvMapping } from '../../core/child-env.js'
 import { parseDuration } from '../../core/duration.js'
 import { execWithToken } from '../../core/exec-with-token.js'
-import { ErrorCode, JitError } from '../../errors.js'
 import type { Ctx } from '../context.js'
 import { collect, loadConfig, resolveRequest, type RequestFlags } from '../resolve.js'
-import { openStores } from '../stores.js'
 
 interface ExecFlags extends RequestFlags {
   minTtl: string
@@ -14,6 +12,9 @@ interface ExecFlags extends RequestFlags {
   killGrace: string
   allowNested?: boolean
   login: boolean
+  input: boolean
+  subjectTokenFile?: string
+  subjectTokenEnv?: string
 }
 
 /** `jit exec -- CMD ARGS`: run a command with the credential in its environment. */
@@ -33,6 +34,9 @@ export function execCommand(ctx: Ctx): Command {
     .option('--kill-grace <duration>', 'with --on-expiry kill: time between SIGTERM and SIGKILL', '10s')
     .option('--allow-nested', 'run even inside another jit exec for the same profile')
     .option('--no-login', 'never log in; exit 4 when no usable credential is cached')
+    .option('--no-input', 'never prompt or open a browser (implied by CI=true or no terminal)')
+    .option('--subject-token-file <path>', 'token-exchange: read the CI OIDC token from this file')
+    .option('--subject-token-env <name>', 'token-exchange: read the CI OIDC token from this variable')
     .passThroughOptions()
     .addHelpText(
       'after',
@@ -52,32 +56,23 @@ Examples:
       const config = loadConfig(deps, ctx.warn)
       const resolved = resolveRequest(deps, flags, config)
       const mappings = [...(resolved.profile.execEnv ?? []), ...(flags.env ?? [])].map(parseEnvMapping)
-      const interactive = deps.env.CI !== 'true' && (deps.io.isInTTY || deps.io.isErrTTY)
-      const stores = openStores(deps, resolved.dir, resolved.request.store, ctx.warn, { interactive: false })
       const { runChild } = await import('../../exec/run-child.js')
+      const { acquireCredential, nonInteractive } = await import('../acquire.js')
       ctx.exitCode = await execWithToken(
         {
-          ...stores,
           clock: deps.clock,
           runChild: (spec) => runChild({ ...spec, interactive: deps.io.isInTTY }),
           notice: (m) => deps.io.err.write(`${ctx.style.yellow('jit:')} ${m}\n`),
-          ...(flags.login && interactive
-            ? {
-                login: async () => {
-                  const { performLogin } = await import('./login.js')
-                  const result = await performLogin(ctx, { ...flags, browser: true })
-                  if (!result.stored && resolved.request.store !== 'none') {
-                    throw new JitError(ErrorCode.STORE_UNAVAILABLE, 'the new credential was not stored')
-                  }
-                  return result.credential
-                },
-              }
-            : {}),
+          obtain: () =>
+            acquireCredential(ctx, resolved, {
+              minTtlMs,
+              allowLogin: flags.login && !nonInteractive(ctx, flags.input === false),
+              loginFlags: { ...flags, browser: true },
+              subject: flags,
+            }),
         },
         {
           request: resolved.request,
-          minTtlMs,
-          loginCommand: resolved.loginCommand,
           command,
           args,
           mappings,

@@ -34,7 +34,7 @@ export function loginCommand(ctx: Ctx): Command {
     .addOption(new Option('--flow <flow>', 'device (a code to enter anywhere), pkce (browser on this machine), or auto').choices(['device', 'pkce', 'auto']))
     .option('--no-browser', 'do not open a browser; print the URL (and code) only')
     .option('--redirect-port <port>', 'browser flow: fixed loopback port for providers that register exact redirect URIs')
-    .addOption(new Option('--redirect-host <host>', 'browser flow: host name in the redirect URI').choices(['127.0.0.1', 'localhost']).default('127.0.0.1'))
+    .addOption(new Option('--redirect-host <host>', 'browser flow: host name in the redirect URI (default 127.0.0.1)').choices(['127.0.0.1', 'localhost']))
     .option('--timeout <duration>', 'give up after this long (default 5m for the browser flow; the device code\'s own expiry otherwise)')
     .option('--qr', 'print a QR code of the verification URL (default on a terminal)')
     .option('--no-qr', 'never print a QR code')
@@ -70,11 +70,12 @@ export async function performLogin(ctx: Ctx, flags: LoginFlags): Promise<LoginRe
       hint: 'use --flow device or --flow pkce',
     })
   }
-  const choice: FlowChoice = asked === 'auto' ? chooseFlow(deps.env, deps.platform) : { flow: asked, reason: `--flow ${asked}` }
+  const choice: FlowChoice =
+    asked === 'auto' ? chooseFlow(deps.env, deps.platform) : { flow: asked, reason: flags.flow ? `--flow ${asked}` : `profile flow ${asked}` }
   const portText = flags.redirectPort ?? (profile.redirectPort !== undefined ? String(profile.redirectPort) : '0')
   const port = Number(portText)
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new JitError(ErrorCode.USAGE, `invalid --redirect-port "${portText}": use 1-65535`)
+    throw new JitError(ErrorCode.USAGE, `invalid --redirect-port "${portText}": use 1-65535 (or 0 for any free port)`)
   }
   const timeoutMs = flags.timeout !== undefined ? parseDuration(flags.timeout, '--timeout') : choice.flow === 'pkce' ? 300_000 : undefined
   if (deps.env.CI === 'true' || (!deps.io.isInTTY && !deps.io.isErrTTY && !flags.json)) {
@@ -116,7 +117,7 @@ export async function performLogin(ctx: Ctx, flags: LoginFlags): Promise<LoginRe
         {
           request,
           flow: choice.flow,
-          pkce: { port, host: flags.redirectHost ?? '127.0.0.1' },
+          pkce: { port, host: flags.redirectHost ?? profile.redirectHost ?? '127.0.0.1' },
           ...(timeoutMs !== undefined ? { timeoutMs } : {}),
           allowInsecureLoopback: flags.insecureLoopback === true || profile.insecureLoopback === true,
           ...(clientSecret ? { clientSecret } : {}),

@@ -1,61 +1,86 @@
 import { Command, Option } from 'commander'
 import { parseDuration } from '../../core/duration.js'
-import { getToken } from '../../core/get-token.js'
 import type { Ctx } from '../context.js'
 import { collect, loadConfig, resolveRequest, type RequestFlags } from '../resolve.js'
-import { openStores } from '../stores.js'
 
 interface TokenFlags extends RequestFlags {
   minTtl?: string
-  format: 'token' | 'json'
+  format: 'token' | 'json' | 'env' | 'header'
+  login?: boolean
+  input: boolean
+  subjectTokenFile?: string
+  subjectTokenEnv?: string
 }
 
-/** `jit token`: print a usable access token for scripts; never prompts. */
+/** `jit token`: print a usable access token for scripts; never prompts unless `--login` on a terminal. */
 export function tokenCommand(ctx: Ctx): Command {
   return new Command('token')
-    .description('print a usable access token on stdout (exit 4 when there is none)')
+    .description('print a usable access token on stdout (exit 4 when there is none and none can be had here)')
     .option('-p, --profile <name>', 'profile to use (env JIT_PROFILE)')
     .option('-s, --scope <scope>', 'scope the token must carry; repeat or space-separate (default: the profile\'s)', collect)
     .option('--resource <uri>', 'resource indicator the token was asked for; repeatable', collect)
     .option('--audience <aud>', 'audience the token was asked for')
+    .option('--ttl <duration>', 'TTL of a new token, when one is fetched (machine flows, --login)')
     .option('--min-ttl <duration>', 'the token must stay valid at least this long, e.g. 5m', '0s')
-    .addOption(new Option('--format <format>', 'output format').choices(['token', 'json']).default('token'))
+    .addOption(new Option('--format <format>', 'token (just the token), json, env (export lines) or header').choices(['token', 'json', 'env', 'header']).default('token'))
+    .option('--login', 'on a terminal, log in when there is no usable credential')
+    .option('--no-input', 'never prompt or open a browser (implied by CI=true or no terminal)')
+    .addOption(new Option('--store <store>', 'where the credential is kept (env JIT_STORE)').choices(['keychain', 'file', 'none']))
+    .option('--subject-token-file <path>', 'token-exchange: read the CI OIDC token from this file')
+    .option('--subject-token-env <name>', 'token-exchange: read the CI OIDC token from this variable')
     .addHelpText(
       'after',
       `
-Exit codes: 0 token printed, 2 usage error, 3 keychain unavailable, 4 no usable credential (log in again).
+Machine profiles (flow client-credentials or token-exchange) fetch a token when none is cached; many parallel
+calls make one request. Other profiles never log in from here unless --login is given on a terminal.
+
+Exit codes: 0 token printed, 1 provider or network failure, 2 usage error, 3 keychain unavailable,
+4 no usable credential and no way to get one here (log in again), 5 refused by the provider.
 
 Examples:
   $ TOKEN=$(jit token --profile prod)
   $ jit token -p prod --scope db:read --min-ttl 10m
-  $ jit token -p prod --format json | jq -r .expires_at`,
+  $ eval "$(jit token -p deploy --format env)"      # export JIT_ACCESS_TOKEN=...
+  $ jit token -p api --format header | curl -H @- https://api.example.com/me`,
     )
     .action(async (flags: TokenFlags) => {
       const { deps } = ctx
       const minTtlMs = flags.minTtl === '0s' ? 0 : parseDuration(flags.minTtl ?? '0s', '--min-ttl')
       const config = loadConfig(deps, ctx.warn)
-      const resolved = resolveRequest(deps, flags, config, 'lookup')
-      const stores = openStores(deps, resolved.dir, resolved.request.store, ctx.warn, { interactive: false })
-      const { credential } = await getToken(
-        { ...stores, clock: deps.clock },
-        { request: resolved.request, minTtlMs, loginCommand: resolved.loginCommand },
-      )
-      if (flags.format === 'json') {
-        const { meta } = credential
-        deps.io.out.write(
-          `${JSON.stringify({
-            access_token: credential.accessToken,
-            token_type: credential.tokenType,
-            expires_at: new Date(meta.deadline).toISOString(),
-            expires_in: Math.max(0, Math.floor((meta.deadline - deps.clock.now()) / 1000)),
-            profile: meta.profile,
-            scope: meta.scopes.join(' '),
-            resource: meta.resources,
-            audience: meta.audience ?? null,
-          })}\n`,
-        )
-      } else {
-        deps.io.out.write(`${credential.accessToken}\n`)
+      const resolved = resolveRequest(deps, flags, config, flags.ttl !== undefined || flags.login ? 'login' : 'lookup')
+      const { acquireCredential, nonInteractive } = await import('../acquire.js')
+      const credential = await acquireCredential(ctx, resolved, {
+        minTtlMs,
+        allowLogin: flags.login === true && !nonInteractive(ctx, flags.input === false),
+        loginFlags: { ...flags, browser: true },
+        subject: flags,
+      })
+      const { meta } = credential
+      const expiresAt = new Date(meta.deadline).toISOString()
+      const quote = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`
+      switch (flags.format) {
+        case 'json':
+          deps.io.out.write(
+            `${JSON.stringify({
+              access_token: credential.accessToken,
+              token_type: credential.tokenType,
+              expires_at: expiresAt,
+              expires_in: Math.max(0, Math.floor((meta.deadline - deps.clock.now()) / 1000)),
+              profile: meta.profile,
+              scope: meta.scopes.join(' '),
+              resource: meta.resources,
+              audience: meta.audience ?? null,
+            })}\n`,
+          )
+          break
+        case 'env':
+          deps.io.out.write(`export JIT_ACCESS_TOKEN=${quote(credential.accessToken)}\nexport JIT_TOKEN_EXPIRES_AT=${quote(expiresAt)}\n`)
+          break
+        case 'header':
+          deps.io.out.write(`Authorization: Bearer ${credential.accessToken}\n`)
+          break
+        default:
+          deps.io.out.write(`${credential.accessToken}\n`)
       }
     })
 }

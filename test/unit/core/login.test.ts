@@ -39,6 +39,12 @@ function setup(poll: (n: number, params: URLSearchParams) => DevicePollResult, o
     exchangeCode: async () => {
       throw new Error('not in this test')
     },
+    clientCredentials: async () => {
+      throw new Error('not in this test')
+    },
+    tokenExchange: async () => {
+      throw new Error('not in this test')
+    },
     startDeviceAuthorization: async (params) => {
       calls.device.push(params)
       return { deviceCode: 'dc', userCode: 'UC', verificationUri: 'https://idp.example/device', expiresIn: 60, interval: 5 }

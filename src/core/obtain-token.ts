@@ -1,0 +1,56 @@
+import { ErrorCode, JitError, isJitError } from '../errors.js'
+import { formatDuration } from './duration.js'
+import { isUsable } from './token-policy.js'
+import type { Credential } from './credential-cache.js'
+import { getToken, type GetTokenDeps, type GetTokenInput, type GetTokenResult } from './get-token.js'
+import { requestKey } from './request.js'
+
+/** Serializes the fetching of one credential across processes (DESIGN.md §4). */
+export interface Locks {
+  /** Waits for the lock of `key`; resolves with its release. */
+  acquire(key: string): Promise<() => void>
+}
+
+/** Dependencies of {@link obtainToken}. */
+export type ObtainDeps = GetTokenDeps & { locks: Locks }
+
+/**
+ * A usable credential from the cache, or a fresh one from `fetch` when there is none and one can be had here. Many
+ * processes at once (CI jobs) make one request: whoever holds the per-key lock fetches; the others wait for it and
+ * then find the fresh credential in the cache.
+ *
+ * @throws what {@link getToken} throws when there is no `fetch`, else what `fetch` throws.
+ */
+export async function obtainToken(
+  deps: ObtainDeps,
+  input: GetTokenInput,
+  fetch: (() => Promise<Credential>) | undefined,
+): Promise<GetTokenResult & { fetched: boolean }> {
+  try {
+    return { ...(await getToken(deps, input)), fetched: false }
+  } catch (err) {
+    const miss = isJitError(err, ErrorCode.NOT_LOGGED_IN) || isJitError(err, ErrorCode.TOKEN_EXPIRED)
+    if (!miss || !fetch) throw err
+  }
+  const release = await deps.locks.acquire(requestKey(input.request).replace('/', '.'))
+  try {
+    try {
+      return { ...(await getToken(deps, input)), fetched: false }
+    } catch (err) {
+      const miss = isJitError(err, ErrorCode.NOT_LOGGED_IN) || isJitError(err, ErrorCode.TOKEN_EXPIRED)
+      if (!miss) throw err
+    }
+    const credential = await fetch()
+    const now = deps.clock.now()
+    if (!isUsable(credential.meta.deadline, now, input.request.leewayMs, input.minTtlMs)) {
+      throw new JitError(
+        ErrorCode.NOT_LOGGED_IN,
+        `the new credential of profile "${input.request.profile}" lives ${formatDuration(credential.meta.deadline - now)}, less than asked for`,
+        { hint: 'ask for a shorter --min-ttl, or a longer --ttl if the provider allows it' },
+      )
+    }
+    return { credential, expired: [], fetched: true }
+  } finally {
+    release()
+  }
+}
