@@ -89,7 +89,6 @@ export async function acquireCredential(ctx: Ctx, resolved: Resolved, opts: Acqu
           ...(subjectToken ? { subjectToken } : {}),
           ...(profile.ttlParam ? { ttlParam: profile.ttlParam } : {}),
           allowInsecureLoopback: profile.insecureLoopback === true,
-          warn: ctx.warn,
         },
       )
       return result.credential

@@ -1,5 +1,6 @@
 import { ErrorCode, JitError, isJitError } from '../errors.js'
 import { formatDuration } from './duration.js'
+import { missingScopes } from './scopes.js'
 import { isUsable } from './token-policy.js'
 import type { Credential } from './credential-cache.js'
 import { getToken, type GetTokenDeps, type GetTokenInput, type GetTokenResult } from './get-token.js'
@@ -41,6 +42,13 @@ export async function obtainToken(
       if (!miss) throw err
     }
     const credential = await fetch()
+    const lacking = missingScopes(input.request.scopes, credential.meta.scopes)
+    if (lacking.length > 0) {
+      // Kept for what it was granted, but it cannot serve this request: the provider said no to part of it.
+      throw new JitError(ErrorCode.ACCESS_DENIED, `the provider did not grant ${lacking.join(' ')} to profile "${input.request.profile}"`, {
+        hint: `granted: ${credential.meta.scopes.filter((s) => s !== 'openid').join(' ') || '(none)'}`,
+      })
+    }
     const now = deps.clock.now()
     if (!isUsable(credential.meta.deadline, now, input.request.leewayMs, input.minTtlMs)) {
       throw new JitError(
