@@ -5,6 +5,23 @@
 
 export declare const DB_RESOURCE: 'urn:jit:db'
 export declare const DB_SCOPES: readonly ['db:read', 'db:write']
+/**
+ * The second resource server (an HTTP API): JWT access tokens with `aud` = this.
+ *
+ * Two resources in one authorization or device request (`resource` twice, or no `resource` and scopes of both) is one
+ * login whose grant covers both, but every token request yields ONE access token, for ONE resource: name it with
+ * `resource` at the token endpoint. Without it the request is ambiguous → `invalid_target`, and the code (or, at a
+ * refresh, the refresh token, rotated before the check) is spent. The token for the other resource comes from a
+ * refresh with `resource` = that one (so: with `offline_access`), or else from a second login.
+ */
+export declare const API_RESOURCE: 'urn:jit:api'
+export declare const API_SCOPES: readonly ['api:read', 'api:write']
+/** `acr_values_supported`: password only, and password + MFA. Any other `acr` can still be scripted. */
+export declare const ACR_VALUES: readonly ['urn:jit:loa:1', 'urn:jit:loa:2']
+/** The `acr` of a login unless `UserAgentOptions.acr` says otherwise. */
+export declare const DEFAULT_ACR: 'urn:jit:loa:1'
+/** The `amr` of a login unless `UserAgentOptions.amr` says otherwise. */
+export declare const DEFAULT_AMR: readonly ['pwd']
 export declare const CLI_CLIENT_ID: 'jit-cli'
 export declare const CI_CLIENT_ID: 'jit-ci'
 export declare const CI_CLIENT_SECRET: 'jit-ci-secret'
@@ -22,6 +39,20 @@ export interface UserAgentOptions {
   accountId?: string
   /** Abort instead of approving. Default false. */
   deny?: boolean
+  /**
+   * The login's `acr`, carried into the ID token (and into ID tokens from refreshes). Default `'urn:jit:loa:1'`. Any
+   * non-empty string: the provider never raises it to match `acr_values` (a request for `urn:jit:loa:2` answered
+   * with a loa:1 login still gets tokens, with `acr` loa:1: the client must check).
+   */
+  acr?: string
+  /** The login's `amr`, e.g. `['pwd', 'otp']` for MFA. Default `['pwd']`. */
+  amr?: readonly string[]
+  /**
+   * When the person signed in, in epoch seconds (default: now): the ID token's `auth_time`. Set it older than the
+   * request's `max_age` to get an ID token the client must refuse (the provider does not re-prompt, because the login
+   * happens in the same interaction).
+   */
+  authTime?: number
 }
 
 /**
@@ -52,6 +83,16 @@ export interface LocalProviderOptions {
   deviceCodeTtl?: number
   /** Default and maximum access-token lifetime in seconds. Default 3600. */
   accessTokenTtl?: number
+  /**
+   * Lifetime of a refresh token in seconds. Default 86400 (1 day). `jit-cli` refresh tokens rotate on every use, and
+   * each new one gets this lifetime again (the grant itself lasts 14 days).
+   */
+  refreshTokenTtl?: number
+  /**
+   * Scopes added to every issued access token (JWT `scope` claim, introspection, the token response's `scope`):
+   * an over-broad grant on purpose. Default none; change it with `setGrantExtraScopes`.
+   */
+  grantExtraScopes?: string[]
   /** Token-endpoint form parameter asking for a shorter access-token lifetime (seconds). Default `'ttl'`. */
   ttlParam?: string
   /** Strip `expires_in` from token-endpoint responses. Default false. */
@@ -60,6 +101,19 @@ export interface LocalProviderOptions {
   quiet?: boolean
   /** CI issuers trusted by the token-exchange grant (more with `trustCiIssuer`). Default none. */
   trustedCiIssuers?: TrustedCiIssuer[]
+}
+
+/** An RFC 7662 introspection response. */
+export interface IntrospectionResponse {
+  active: boolean
+  scope?: string
+  client_id?: string
+  sub?: string
+  exp?: number
+  iat?: number
+  aud?: string | string[]
+  token_type?: string
+  [claim: string]: unknown
 }
 
 export type KoaMiddleware = (ctx: unknown, next: () => Promise<void>) => Promise<void> | void
@@ -101,6 +155,20 @@ export interface LocalProvider {
   readonly trustedCiIssuers: string[]
   /** `urn:jit:db` */
   readonly resource: string
+  /** `urn:jit:api` */
+  readonly apiResource: string
+  /** The scopes added to every access token issued from now on; a copy. */
+  readonly grantExtraScopes: string[]
+  /** Replaces them (`[]` = none). Tokens already issued keep their scope. */
+  setGrantExtraScopes(scopes: string[]): void
+  /** The HTTP status of `GET /me` with `accessToken` as Bearer: 200 for a live opaque token, 401 once revoked. */
+  userinfo(accessToken: string): Promise<number>
+  /**
+   * RFC 7662 introspection as `jit-ci` (which may introspect any client's tokens). Opaque access tokens and refresh
+   * tokens only: a JWT access token is always `{ active: false }` here, valid or not (oidc-provider 8 does not look
+   * JWTs up).
+   */
+  introspect(token: string, tokenTypeHint?: 'access_token' | 'refresh_token'): Promise<IntrospectionResponse>
   /** The public signing keys. */
   readonly publicJwks: { keys: Array<Record<string, string>> }
   readonly provider: OidcProvider
@@ -111,11 +179,15 @@ export interface LocalProvider {
   resetCounters(): void
   /** The next `n` (default 1) device-code token polls get `400 slow_down`. */
   slowDownNext(n?: number): void
-  /** Opens `verification_uri_complete`, confirms the code, logs in and consents (or aborts at the confirm step). */
+  /**
+   * Opens `verification_uri_complete`, confirms the code, logs in (with `opts.acr`/`amr`/`authTime`) and consents to
+   * everything asked, `offline_access` included (or aborts at the confirm step).
+   */
   approveDevice(verificationUriComplete: string, opts?: UserAgentOptions): Promise<void>
   /**
-   * Follows an authorization URL through login and consent (or cancels at login) and resolves to the redirect to the
-   * client (`...callback?code=...&state=...&iss=...` or `?error=access_denied...`), which it does not request.
+   * Follows an authorization URL through login (with `opts.acr`/`amr`/`authTime`) and consent to everything asked (or
+   * cancels at login) and resolves to the redirect to the client (`...callback?code=...&state=...&iss=...` or
+   * `?error=access_denied...`), which it does not request. A fresh cookie jar each time: no session is reused.
    */
   authorize(authorizationUrl: string, opts?: UserAgentOptions): Promise<string>
   /** Closes the server and every open connection. */

@@ -8,6 +8,11 @@
  * Actions, GitLab CI) from a trusted CI issuer (`trustedCiIssuers`, `trustCiIssuer`) for a narrowly scoped JWT access
  * token for `urn:jit:db`; see `narrowScope` for the rule.
  *
+ * A second resource server, `urn:jit:api` (`api:read api:write`), gets JWT access tokens too. Refresh tokens come with
+ * `offline_access` (rotated on every use by `jit-cli`). Logins carry `acr`/`amr`/`auth_time` into the ID token; the
+ * scripted user agent chooses them. `grantExtraScopes` widens every issued access token on purpose, `userinfo` and
+ * `introspect` help tests of revocation.
+ *
  * Not for production: in-memory storage, any login and password are accepted.
  */
 import { createServer } from 'node:http'
@@ -20,6 +25,16 @@ import { createLocalJWKSet, decodeJwt, errors as joseErrors, exportJWK, exportPK
 export const DB_RESOURCE = 'urn:jit:db'
 /** The scopes the demo database API knows. */
 export const DB_SCOPES = ['db:read', 'db:write']
+/** The resource indicator (and JWT `aud`) of the second demo resource server, an HTTP API. */
+export const API_RESOURCE = 'urn:jit:api'
+/** The scopes the demo HTTP API knows. */
+export const API_SCOPES = ['api:read', 'api:write']
+/** The authentication context classes the provider advertises (`acr_values_supported`): password, and password + MFA. */
+export const ACR_VALUES = ['urn:jit:loa:1', 'urn:jit:loa:2']
+/** The `acr` of a login unless the scripted user agent asks for another. */
+export const DEFAULT_ACR = 'urn:jit:loa:1'
+/** The `amr` of a login unless the scripted user agent asks for another. */
+export const DEFAULT_AMR = ['pwd']
 /** The public native client used by the jit CLI. */
 export const CLI_CLIENT_ID = 'jit-cli'
 /**
@@ -40,6 +55,8 @@ export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 export const CLI_REDIRECT_URI = 'http://127.0.0.1/callback'
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+/** Resource indicator → the scopes of that resource server. */
+const RESOURCE_SCOPES = { [DB_RESOURCE]: DB_SCOPES, [API_RESOURCE]: API_SCOPES }
 /** Claims of a CI subject token that name the workload, in order of preference (GitHub, then GitLab). */
 const CI_IDENTITY_CLAIMS = ['repository', 'project_path']
 
@@ -56,6 +73,9 @@ const CI_IDENTITY_CLAIMS = ['repository', 'project_path']
  * @typedef {object} UserAgentOptions
  * @property {string} [accountId='alice'] the login to sign in with (any value works, the password is ignored)
  * @property {boolean} [deny=false] abort instead of approving
+ * @property {string} [acr='urn:jit:loa:1'] the `acr` of the login (any non-empty string; the ID token carries it)
+ * @property {string[]} [amr=['pwd']] the `amr` of the login, e.g. `['pwd', 'otp']` for MFA
+ * @property {number} [authTime] when the person signed in (epoch seconds, default now): the ID token's `auth_time`
  */
 
 /**
@@ -71,6 +91,12 @@ const CI_IDENTITY_CLAIMS = ['repository', 'project_path']
  * @property {(entry: TrustedCiIssuer) => void} trustCiIssuer trusts (or re-trusts, replacing) a CI issuer
  * @property {string[]} trustedCiIssuers the trusted CI issuers' identifiers
  * @property {string} resource `urn:jit:db`
+ * @property {string} apiResource `urn:jit:api`
+ * @property {string[]} grantExtraScopes the scopes added to every issued access token (a copy)
+ * @property {(scopes: string[]) => void} setGrantExtraScopes replaces them (`[]` = none)
+ * @property {(accessToken: string) => Promise<number>} userinfo the HTTP status of GET /me with the token as Bearer
+ * @property {(token: string, tokenTypeHint?: string) => Promise<{ active: boolean } & Record<string, unknown>>} introspect
+ *   RFC 7662 introspection as `jit-ci`
  * @property {{ keys: Record<string, string>[] }} publicJwks the public signing keys
  * @property {import('oidc-provider').default} provider the underlying oidc-provider instance
  * @property {number} tokenRequests POSTs to the token endpoint since start or the last `resetCounters()`
@@ -89,6 +115,8 @@ const CI_IDENTITY_CLAIMS = ['repository', 'project_path']
  * @property {number} [deviceInterval=1] `interval` (s, may be fractional) added to the device authorization response
  * @property {number} [deviceCodeTtl=600] lifetime of a device code (s)
  * @property {number} [accessTokenTtl=3600] default and maximum access-token lifetime (s)
+ * @property {number} [refreshTokenTtl=86400] lifetime of a refresh token (s); each rotation starts a new one
+ * @property {string[]} [grantExtraScopes=[]] scopes added to every issued access token and its `scope` response field
  * @property {string} [ttlParam='ttl'] token-endpoint form parameter asking for a shorter access-token lifetime (s)
  * @property {boolean} [omitExpiresIn=false] strip `expires_in` from token-endpoint responses
  * @property {boolean} [quiet=true] silence oidc-provider's WARNING/NOTICE console lines
@@ -135,6 +163,48 @@ function invalidGrant(description) {
  * @returns {string[]} its values
  */
 const values = (value) => (value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)])
+
+/**
+ * @param {unknown} list
+ * @param {string} what the option's name, for the error
+ * @returns {string[]} the scopes, without duplicates
+ */
+function checkScopeList(list, what) {
+  if (!Array.isArray(list) || !list.every((scope) => typeof scope === 'string' && /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope))) {
+    throw new TypeError(`${what}: expected an array of scope tokens`)
+  }
+  return [...new Set(list)]
+}
+
+/**
+ * Reads a request's whole body and leaves it where oidc-provider's body parser finds it afterwards.
+ * @param {any} ctx koa context
+ * @returns {Promise<string>}
+ */
+async function readBody(ctx) {
+  if (typeof ctx.req.body === 'string') return ctx.req.body
+  const chunks = []
+  for await (const chunk of ctx.req) chunks.push(chunk)
+  const raw = Buffer.concat(chunks).toString('utf8')
+  ctx.req.body = raw
+  return raw
+}
+
+/**
+ * oidc-provider drops `offline_access` from an authorization request whose `prompt` lacks `consent` (OIDC Core 11).
+ * Many providers do not insist; this one adds `consent` instead, so a client gets a refresh token without asking for
+ * the consent prompt. `prompt=none` is left alone (offline_access is then dropped).
+ * @param {URLSearchParams} params the request's parameters
+ * @returns {boolean} whether they changed
+ */
+function impliedConsent(params) {
+  const scopes = (params.get('scope') ?? '').split(' ')
+  if (!scopes.includes('offline_access')) return false
+  const prompts = (params.get('prompt') ?? '').split(' ').filter(Boolean)
+  if (prompts.includes('consent') || prompts.includes('none')) return false
+  params.set('prompt', [...prompts, 'consent'].join(' '))
+  return true
+}
 
 /**
  * @param {TrustedCiIssuer} entry
@@ -194,11 +264,15 @@ export async function startLocalProvider(opts = {}) {
     deviceInterval = 1,
     deviceCodeTtl = 600,
     accessTokenTtl = 3600,
+    refreshTokenTtl = 24 * 3600,
+    grantExtraScopes = [],
     ttlParam = 'ttl',
     omitExpiresIn = false,
     quiet = true,
     trustedCiIssuers = [],
   } = opts
+
+  let extraScopes = checkScopeList(grantExtraScopes, 'grantExtraScopes')
 
   /** @type {Map<string, Required<TrustedCiIssuer>>} */
   const trusted = new Map()
@@ -233,12 +307,17 @@ export async function startLocalProvider(opts = {}) {
     return asked === undefined ? accessTokenTtl : Math.min(asked, accessTokenTtl)
   }
 
-  /** The database resource server, as `getResourceServerInfo` describes it. */
-  const dbResourceServerInfo = () => ({
-    scope: DB_SCOPES.join(' '),
+  /**
+   * A resource server as `getResourceServerInfo` describes it.
+   * @param {string} indicator `urn:jit:db` or `urn:jit:api`
+   */
+  const resourceServerInfo = (indicator) => ({
+    scope: RESOURCE_SCOPES[indicator].join(' '),
     accessTokenFormat: 'jwt',
     accessTokenTTL: accessTokenTtl,
   })
+  /** The database resource server, as `getResourceServerInfo` describes it. */
+  const dbResourceServerInfo = () => resourceServerInfo(DB_RESOURCE)
 
   /** Extra claims of tokens issued by token exchange, read by `extraTokenClaims`. @type {WeakMap<object, object>} */
   const exchangeClaims = new WeakMap()
@@ -280,7 +359,23 @@ export async function startLocalProvider(opts = {}) {
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true, methods: ['S256'] },
     scopes: ['openid', 'profile', 'offline_access'],
-    claims: { openid: ['sub'], profile: ['preferred_username', 'name'] },
+    acrValues: [...ACR_VALUES],
+    // acr, amr and auth_time ride on the openid scope, so every ID token carries them (oidc-provider otherwise adds
+    // auth_time only with max_age or prompt=login, and acr only with acr_values).
+    claims: {
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
+      profile: ['preferred_username', 'name'],
+    },
+    // The default, spelled out: a refresh token when the client may use the grant and offline_access was asked for and
+    // granted (`code` is the authorization or device code). At the authorization endpoint oidc-provider drops
+    // offline_access unless prompt includes consent: the middleware below adds `consent` for such requests.
+    /** @param {unknown} _ctx @param {any} client @param {any} code */
+    issueRefreshToken: async (_ctx, client, code) =>
+      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     /** @param {unknown} _ctx @param {object} token */
     extraTokenClaims: async (_ctx, token) => exchangeClaims.get(token),
     /** @param {unknown} _ctx @param {string} id */
@@ -298,7 +393,7 @@ export async function startLocalProvider(opts = {}) {
       Grant: 14 * 24 * 3600,
       IdToken: 3600,
       Interaction: 3600,
-      RefreshToken: 14 * 24 * 3600,
+      RefreshToken: refreshTokenTtl,
       Session: 14 * 24 * 3600,
     },
     features: {
@@ -316,9 +411,18 @@ export async function startLocalProvider(opts = {}) {
          * @param {string[]} [oneOf]
          */
         defaultResource: async (ctx, _client, oneOf) => {
-          if (oneOf) return oneOf.length === 1 ? oneOf[0] : oneOf.includes(DB_RESOURCE) ? DB_RESOURCE : oneOf
-          const scope = String(ctx.oidc.params?.scope ?? '')
-          return scope.split(' ').some((s) => s.startsWith('db:')) ? DB_RESOURCE : undefined
+          // At the token endpoint, no resource named and the grant holds several: ambiguous, so the array goes back
+          // and oidc-provider answers invalid_target (the client must name one with `resource`).
+          if (oneOf) {
+            const unique = [...new Set(oneOf)]
+            return unique.length === 1 ? unique[0] : unique
+          }
+          // At the authorization / device endpoint, no resource named: the resource servers whose scopes were asked.
+          const scopes = String(ctx.oidc.params?.scope ?? '').split(' ')
+          const servers = Object.entries(RESOURCE_SCOPES)
+            .filter(([, known]) => scopes.some((scope) => known.includes(scope)))
+            .map(([indicator]) => indicator)
+          return servers.length === 0 ? undefined : servers.length === 1 ? servers[0] : servers
         },
         useGrantedResource: async () => true,
         /**
@@ -326,10 +430,10 @@ export async function startLocalProvider(opts = {}) {
          * @param {string} resourceIndicator
          */
         getResourceServerInfo: async (_ctx, resourceIndicator) => {
-          if (resourceIndicator !== DB_RESOURCE) {
+          if (!Object.hasOwn(RESOURCE_SCOPES, resourceIndicator)) {
             throw new oidcErrors.InvalidTarget(`unknown resource ${resourceIndicator}`)
           }
-          return dbResourceServerInfo()
+          return resourceServerInfo(resourceIndicator)
         },
       },
     },
@@ -444,9 +548,7 @@ export async function startLocalProvider(opts = {}) {
 
     if (isTokenPost && slowDowns > 0) {
       // Read the form ourselves; oidc-provider then takes it from ctx.req.body.
-      const chunks = []
-      for await (const chunk of ctx.req) chunks.push(chunk)
-      const raw = Buffer.concat(chunks).toString('utf8')
+      const raw = await readBody(ctx)
       const grant = new URLSearchParams(raw).get('grant_type') ?? 'unknown'
       if (grant === DEVICE_GRANT) {
         slowDowns -= 1
@@ -456,7 +558,25 @@ export async function startLocalProvider(opts = {}) {
         ctx.body = { error: 'slow_down', error_description: 'polling too fast (local provider slowDownNext)' }
         return
       }
-      /** @type {any} */ (ctx.req).body = raw
+    }
+
+    if (ctx.path === '/auth' || (ctx.method === 'POST' && ctx.path === '/request')) {
+      if (ctx.method === 'GET') {
+        const params = new URLSearchParams(ctx.querystring)
+        if (impliedConsent(params)) ctx.querystring = params.toString()
+      } else if (ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
+        const params = new URLSearchParams(await readBody(ctx))
+        if (impliedConsent(params)) /** @type {any} */ (ctx.req).body = params.toString()
+      }
+    }
+
+    const interaction = /^\/interaction\/([^/]+)$/.exec(ctx.path)
+    if (interaction && ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
+      const form = new URLSearchParams(await readBody(ctx))
+      if (form.get('prompt') === 'login') {
+        await finishLogin(ctx, form)
+        return
+      }
     }
 
     try {
@@ -472,9 +592,44 @@ export async function startLocalProvider(opts = {}) {
     } else if (isTokenPost && omitExpiresIn) {
       delete body.expires_in
     } else if (ctx.path === '/.well-known/openid-configuration' && Array.isArray(body.scopes_supported)) {
-      body.scopes_supported = [...new Set([...body.scopes_supported, ...DB_SCOPES])]
+      body.scopes_supported = [...new Set([...body.scopes_supported, ...DB_SCOPES, ...API_SCOPES])]
     }
   })
+
+  /**
+   * The login step of an interaction, in place of oidc-provider's dev handler (whose login carries only the account):
+   * the dev login page posts `login` and `password`; the scripted user agent adds `acr`, `amr` (space-separated) and
+   * `auth_time` (epoch seconds). Defaults: `urn:jit:loa:1`, `pwd`, now.
+   * @param {any} ctx koa context
+   * @param {URLSearchParams} form
+   */
+  async function finishLogin(ctx, form) {
+    ctx.set('cache-control', 'no-store')
+    const details = await provider.interactionDetails(ctx.req, ctx.res)
+    const accountId = form.get('login') ?? ''
+    const acr = form.get('acr') ?? DEFAULT_ACR
+    const amr = form.has('amr') ? String(form.get('amr')).split(' ').filter(Boolean) : [...DEFAULT_AMR]
+    const authTime = form.get('auth_time')
+    if (details.prompt.name !== 'login') ctx.throw(400, `interaction ${details.uid} is at ${details.prompt.name}, not login`)
+    if (accountId === '' || acr === '' || amr.length === 0) ctx.throw(400, 'login, acr and amr must not be empty')
+    if (authTime !== null && !/^\d+$/.test(authTime)) ctx.throw(400, 'auth_time must be whole epoch seconds')
+    const login = { accountId, acr, amr, ...(authTime === null ? {} : { ts: Number(authTime) }) }
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false })
+    ctx.status = 303
+    ctx.redirect(returnTo)
+  }
+
+  // Over-broad grants on demand: every access token (and so the token response's `scope`) gets the extra scopes.
+  for (const Model of [provider.AccessToken, provider.ClientCredentials]) {
+    const save = Model.prototype.save
+    Model.prototype.save = function saveWithExtraScopes(/** @type {unknown[]} */ ...args) {
+      if (extraScopes.length > 0) {
+        const scopes = String(this.scope ?? '').split(' ').filter(Boolean)
+        this.scope = [...new Set([...scopes, ...extraScopes])].join(' ')
+      }
+      return save.apply(this, args)
+    }
+  }
 
   server.on('request', provider.callback())
 
@@ -496,6 +651,28 @@ export async function startLocalProvider(opts = {}) {
       return [...trusted.keys()]
     },
     resource: DB_RESOURCE,
+    apiResource: API_RESOURCE,
+    get grantExtraScopes() {
+      return [...extraScopes]
+    },
+    setGrantExtraScopes(list) {
+      extraScopes = checkScopeList(list, 'setGrantExtraScopes')
+    },
+    async userinfo(accessToken) {
+      const res = await fetch(`${issuer}/me`, { headers: { authorization: `Bearer ${accessToken}` } })
+      await res.body?.cancel()
+      return res.status
+    },
+    async introspect(token, tokenTypeHint) {
+      const form = new URLSearchParams({ token, ...(tokenTypeHint === undefined ? {} : { token_type_hint: tokenTypeHint }) })
+      const res = await fetch(`${issuer}/token/introspection`, {
+        method: 'POST',
+        body: form,
+        headers: { authorization: `Basic ${Buffer.from(`${CI_CLIENT_ID}:${CI_CLIENT_SECRET}`).toString('base64')}` },
+      })
+      if (res.status !== 200) throw new Error(`local provider: introspection answered ${res.status}: ${await res.text()}`)
+      return /** @type {{ active: boolean } & Record<string, unknown>} */ (await res.json())
+    },
     publicJwks,
     provider,
     get tokenRequests() {
@@ -678,13 +855,31 @@ function describe(page) {
 const isDeviceSuccess = (page) => page.status === 200 && /<title>Sign-in Success<\/title>/i.test(page.html)
 
 /**
- * Walks the provider's pages: the device-code auto-submit and confirm forms, login, consent.
+ * The login form's fields beyond the dev page's own: what the provider's login handler turns into `acr`, `amr` and
+ * `auth_time`.
+ * @param {UserAgentOptions} opts
+ * @returns {Record<string, string>}
+ */
+function loginFields({ acr = DEFAULT_ACR, amr = DEFAULT_AMR, authTime }) {
+  if (typeof acr !== 'string' || acr === '') throw new TypeError('local provider user agent: acr must be a non-empty string')
+  if (!Array.isArray(amr) || amr.length === 0 || !amr.every((m) => typeof m === 'string' && /^\S+$/.test(m))) {
+    throw new TypeError('local provider user agent: amr must be a non-empty list of words')
+  }
+  if (authTime !== undefined && !(Number.isInteger(authTime) && authTime >= 0)) {
+    throw new TypeError('local provider user agent: authTime must be whole epoch seconds')
+  }
+  return { acr, amr: amr.join(' '), ...(authTime === undefined ? {} : { auth_time: String(authTime) }) }
+}
+
+/**
+ * Walks the provider's pages: the device-code auto-submit and confirm forms, login, consent (which grants whatever
+ * the page lists as missing, `offline_access` included).
  * @param {UserAgent} ua
  * @param {{ page: Page } | { redirect: string }} start
- * @param {Required<UserAgentOptions>} opts
+ * @param {{ accountId: string, deny: boolean, login: Record<string, string> }} opts
  * @returns {Promise<{ page: Page } | { redirect: string }>} the success page or the redirect leaving the provider
  */
-async function walk(ua, start, { accountId, deny }) {
+async function walk(ua, start, { accountId, deny, login }) {
   let current = start
   for (let step = 0; step < 12; step += 1) {
     if ('redirect' in current) return current
@@ -701,7 +896,7 @@ async function walk(ua, start, { accountId, deny }) {
       if (deny) {
         current = await ua.request(new URL(`${new URL(form.action).pathname}/abort`, form.action))
       } else if (fields.prompt === 'login') {
-        current = await ua.request(form.action, { ...fields, login: accountId, password: 'local' })
+        current = await ua.request(form.action, { ...fields, ...login, login: accountId, password: 'local' })
       } else {
         current = await ua.request(form.action, fields)
       }
@@ -720,9 +915,11 @@ async function walk(ua, start, { accountId, deny }) {
  * @param {UserAgentOptions} [opts]
  * @returns {Promise<void>}
  */
-async function approveDevice(issuer, verificationUriComplete, { accountId = 'alice', deny = false } = {}) {
+async function approveDevice(issuer, verificationUriComplete, opts = {}) {
+  const { accountId = 'alice', deny = false } = opts
+  const login = loginFields(opts)
   const ua = new UserAgent(issuer)
-  const end = await walk(ua, await ua.request(verificationUriComplete), { accountId, deny })
+  const end = await walk(ua, await ua.request(verificationUriComplete), { accountId, deny, login })
   if ('redirect' in end) throw new Error(`local provider user agent: device flow left the provider for ${end.redirect}`)
   if (deny ? !/interrupted/i.test(end.page.html) : !isDeviceSuccess(end.page)) {
     throw new Error(`local provider user agent: device flow ended on ${describe(end.page)}`)
@@ -736,9 +933,11 @@ async function approveDevice(issuer, verificationUriComplete, { accountId = 'ali
  * @param {UserAgentOptions} [opts]
  * @returns {Promise<string>} the redirect to the client, not requested
  */
-async function authorize(issuer, authorizationUrl, { accountId = 'alice', deny = false } = {}) {
+async function authorize(issuer, authorizationUrl, opts = {}) {
+  const { accountId = 'alice', deny = false } = opts
+  const login = loginFields(opts)
   const ua = new UserAgent(issuer)
-  const end = await walk(ua, await ua.request(authorizationUrl), { accountId, deny })
+  const end = await walk(ua, await ua.request(authorizationUrl), { accountId, deny, login })
   if ('page' in end) throw new Error(`local provider user agent: authorization ended on ${describe(end.page)}`)
   return end.redirect
 }

@@ -1,4 +1,4 @@
-import type { Browser, LoopbackPort, OidcPort } from './core/ports.js'
+import type { AuditLog, Browser, LoopbackPort, OidcPort } from './core/ports.js'
 import { realSleep, systemClock, type Clock, type Sleep } from './platform/clock.js'
 import { processIO, type Env, type IO } from './platform/io.js'
 import type { SecretStore } from './store/secret-store.js'
@@ -25,6 +25,8 @@ export interface Deps {
   listKeychainKeys: () => Promise<string[]>
   /** Reads a secret from the terminal without echo; `undefined` when there is no terminal. */
   readSecret: (prompt: string) => Promise<string | undefined>
+  /** The audit trail; absent: `audit.log` in the config folder. */
+  audit?: AuditLog
   /** Subscribes to Ctrl-C (SIGINT/SIGTERM); returns the unsubscribe function. */
   onInterrupt: (handler: () => void) => () => void
 }

@@ -79,6 +79,7 @@ export async function acquireCredential(ctx: Ctx, resolved: Resolved, opts: Acqu
         request.flow === 'token-exchange'
           ? subjectTokenSource({ spec, env: deps.env, audience: profile.subjectAudience ?? request.issuer, fetch: globalThis.fetch })
           : undefined
+      const { credentialEvent, requestEvent } = await import('./audit-events.js')
       const result = await machineLogin(
         { ...stores, clock: deps.clock, oidc: deps.oidc },
         {
@@ -86,11 +87,16 @@ export async function acquireCredential(ctx: Ctx, resolved: Resolved, opts: Acqu
           flow: request.flow as 'client-credentials' | 'token-exchange',
           clientAuth: clientAuthFor(ctx, resolved),
           ...(profile.exchange ? { exchange: profile.exchange } : {}),
+          ...(profile.subjectTokenType ? { subjectTokenType: profile.subjectTokenType } : {}),
           ...(subjectToken ? { subjectToken } : {}),
           ...(profile.ttlParam ? { ttlParam: profile.ttlParam } : {}),
           allowInsecureLoopback: profile.insecureLoopback === true,
         },
-      )
+      ).catch((err: unknown) => {
+        requestEvent(ctx, 'login_failed', request, err, { flow: request.flow })
+        throw err
+      })
+      credentialEvent(ctx, 'issued', result.credential.meta)
       return result.credential
     }
   } else if (opts.allowLogin) {
@@ -99,11 +105,23 @@ export async function acquireCredential(ctx: Ctx, resolved: Resolved, opts: Acqu
       return (await performLogin(ctx, opts.loginFlags)).credential
     }
   }
-  const { credential } = await obtainToken(
+  const refresh = async (c: Credential): Promise<Credential> => {
+    const { refreshCredential } = await import('../core/refresh.js')
+    const { credentialEvent } = await import('./audit-events.js')
+    const fresh = await refreshCredential(
+      { ...stores, clock: deps.clock, oidc: deps.oidc },
+      { credential: c, ...(profile.ttlParam ? { ttlParam: profile.ttlParam } : {}), allowInsecureLoopback: profile.insecureLoopback === true },
+    )
+    credentialEvent(ctx, 'issued', fresh.meta, { flow: 'refresh' })
+    return fresh
+  }
+  const { credential, expired } = await obtainToken(
     { ...stores, clock: deps.clock, locks: fileLocks(ctx) },
     { request, minTtlMs: opts.minTtlMs, loginCommand: resolved.loginCommand },
     fetch,
+    refresh,
   )
+  if (expired.length) (await import('./audit-events.js')).expiredEvents(ctx, expired)
   return credential
 }
 

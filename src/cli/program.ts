@@ -10,6 +10,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<Command>> = {
   token: async (ctx) => (await import('./commands/token.js')).tokenCommand(ctx),
   status: async (ctx) => (await import('./commands/status.js')).statusCommand(ctx),
   logout: async (ctx) => (await import('./commands/logout.js')).logoutCommand(ctx),
+  audit: async (ctx) => (await import('./commands/audit.js')).auditCommand(ctx),
   exec: async (ctx) => (await import('./commands/exec.js')).execCommand(ctx),
   config: async (ctx) => (await import('./commands/config.js')).configCommand(ctx),
 }

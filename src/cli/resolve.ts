@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { chooseProfile, configDir, readConfig, type ConfigDoc } from '../config/config-file.js'
 import { STORES, type Profile, type StoreKind } from '../config/profile.js'
 import { parseDuration } from '../core/duration.js'
@@ -18,6 +19,9 @@ export interface RequestFlags {
   audience?: string
   ttl?: string
   store?: string
+  authorizationDetails?: string
+  acrValues?: string
+  maxAge?: string
 }
 
 /** A request resolved from flags > `JIT_*` env > profile > defaults (DESIGN.md §2). */
@@ -53,7 +57,21 @@ export function resolveRequest(
   const { name, profile } = chooseProfile(config.doc, flags.profile, env)
 
   const scopeSource = flags.scope?.length ? flags.scope : env.JIT_SCOPE ? [env.JIT_SCOPE] : [profile.scope]
-  const scopes = normalizeScopes(['openid', ...scopeSource])
+  const scopes = normalizeScopes(['openid', ...scopeSource, ...(profile.allowRefresh ? ['offline_access'] : [])])
+  if (profile.allowedScopes) {
+    const allowed = new Set([...profile.allowedScopes, 'openid', ...(profile.allowRefresh ? ['offline_access'] : [])])
+    const outside = scopes.filter((s) => !allowed.has(s))
+    if (outside.length) {
+      // Least privilege, enforced locally and before any request: the provider never sees the ask.
+      throw new JitError(ErrorCode.USAGE, `profile "${name}" does not allow the scope${outside.length > 1 ? 's' : ''} ${outside.join(' ')}`, {
+        hint: `allowed: ${profile.allowedScopes.join(' ')}`,
+      })
+    }
+  }
+  const authorizationDetails = flags.authorizationDetails !== undefined ? readAuthorizationDetails(flags.authorizationDetails) : undefined
+  const maxAgeText = flags.maxAge ?? profile.maxAuthAge
+  const maxAuthAgeSec = maxAgeText !== undefined ? Math.floor(parseDuration(maxAgeText, flags.maxAge ? '--max-age' : 'max-auth-age') / 1000) : undefined
+  const acrValues = flags.acrValues ?? profile.acrValues
 
   const ttlText = flags.ttl ?? env.JIT_TTL ?? profile.ttl ?? DEFAULT_TTL
   const ttlFrom = flags.ttl !== undefined ? '--ttl' : env.JIT_TTL !== undefined ? 'JIT_TTL' : profile.ttl !== undefined ? 'profile ttl' : 'ttl'
@@ -86,6 +104,13 @@ export function resolveRequest(
     leewayMs,
     store: storeText as StoreKind,
     flow: profile.flow ?? 'auto',
+    ...(authorizationDetails ? { authorizationDetails } : {}),
+    ...(acrValues ? { acrValues } : {}),
+    ...(profile.requireAcr?.length ? { requireAcr: profile.requireAcr } : {}),
+    ...(profile.requireAmr?.length ? { requireAmr: profile.requireAmr } : {}),
+    ...(maxAuthAgeSec !== undefined ? { maxAuthAgeSec } : {}),
+    ...(profile.allowBroaderGrant ? { allowBroaderGrant: true } : {}),
+    ...(profile.allowRefresh ? { allowRefresh: true } : {}),
   }
 
   const parts = ['jit login', `--profile ${name}`]
@@ -95,6 +120,28 @@ export function resolveRequest(
   if (flags.ttl) parts.push(`--ttl ${flags.ttl}`)
   const storeExplicit = flags.store !== undefined || env.JIT_STORE !== undefined || profile.store !== undefined
   return { request, profileName: name, profile, dir: config.dir, loginCommand: parts.join(' '), storeExplicit }
+}
+
+/** `--authorization-details JSON|@file` (RFC 9396): a JSON array of objects with a `type`, normalized. */
+function readAuthorizationDetails(value: string): string {
+  let text = value
+  if (value.startsWith('@')) {
+    try {
+      text = readFileSync(value.slice(1), 'utf8')
+    } catch (err) {
+      throw new JitError(ErrorCode.USAGE, `cannot read --authorization-details file "${value.slice(1)}"`, { cause: err })
+    }
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new JitError(ErrorCode.USAGE, '--authorization-details is not valid JSON')
+  }
+  if (!Array.isArray(parsed) || parsed.some((d) => d === null || typeof d !== 'object' || typeof (d as { type?: unknown }).type !== 'string')) {
+    throw new JitError(ErrorCode.USAGE, '--authorization-details must be a JSON array of objects with a "type" (RFC 9396)')
+  }
+  return JSON.stringify(parsed)
 }
 
 function quote(value: string): string {

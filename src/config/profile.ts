@@ -1,3 +1,4 @@
+import { resolve as resolvePath } from 'node:path'
 import { ErrorCode, JitError } from '../errors.js'
 import { parseDuration } from '../core/duration.js'
 
@@ -39,8 +40,18 @@ export interface Profile {
   subjectToken?: string
   /** token-exchange: the `aud` to ask the CI system for. */
   subjectAudience?: string
-  /** token-exchange: RFC 8693 exchange (default) or RFC 7523 client assertion (Entra ID, Google). */
+  /** token-exchange: RFC 8693 exchange (default) or RFC 7523 client assertion (Entra ID workload identity federation). */
   exchange?: 'token-exchange' | 'client-assertion'
+  /** token-exchange: `id_token` (default), `jwt` or `access_token` (RFC 8693 §3). */
+  subjectTokenType?: 'id_token' | 'jwt' | 'access_token'
+  /** Scopes a request may name; anything else is refused before any network call. */
+  allowedScopes?: string[]
+  acrValues?: string
+  requireAcr?: string[]
+  requireAmr?: string[]
+  maxAuthAge?: string
+  allowBroaderGrant?: boolean
+  allowRefresh?: boolean
 }
 
 type Field = {
@@ -116,7 +127,7 @@ export const PROFILE_FIELDS: Record<string, Field> = {
   store: { key: 'store', description: `where secrets go: ${STORES.join(', ')}`, parse: choice('store', STORES) },
   leeway: { key: 'leeway', description: 'safety margin before a deadline (default 30s)', parse: duration('leeway') },
   'client-auth': { key: 'clientAuth', description: 'how a client secret is sent: post or basic', parse: choice('client-auth', ['post', 'basic'] as const) },
-  'private-key-file': { key: 'privateKeyFile', description: 'PEM private key for private_key_jwt client authentication', parse: (v) => one('private-key-file', v) },
+  'private-key-file': { key: 'privateKeyFile', description: 'PEM private key for private_key_jwt client authentication', parse: (v) => resolvePath(one('private-key-file', v)) },
   'private-key-kid': { key: 'privateKeyKid', description: 'key ID (kid) of the private key, if the provider needs it', parse: (v) => one('private-key-kid', v) },
   'subject-token': {
     key: 'subjectToken',
@@ -130,7 +141,15 @@ export const PROFILE_FIELDS: Record<string, Field> = {
     },
   },
   'subject-audience': { key: 'subjectAudience', description: 'token-exchange: audience to ask the CI system for', parse: (v) => one('subject-audience', v) },
+  'subject-token-type': { key: 'subjectTokenType', description: 'token-exchange: id_token (default), jwt or access_token', parse: choice('subject-token-type', ['id_token', 'jwt', 'access_token'] as const) },
   exchange: { key: 'exchange', description: 'token-exchange method: token-exchange (RFC 8693) or client-assertion (RFC 7523)', parse: choice('exchange', ['token-exchange', 'client-assertion'] as const) },
+  'allowed-scopes': { key: 'allowedScopes', description: 'the only scopes a request may name (checked before any network call)', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
+  'acr-values': { key: 'acrValues', description: 'acr_values to ask the provider for (space-separated)', parse: (v) => v.join(' ').trim() },
+  'require-acr': { key: 'requireAcr', description: 'acceptable acr values of the ID token (any of them)', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
+  'require-amr': { key: 'requireAmr', description: 'amr values the ID token must all carry, e.g. otp or mfa', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
+  'max-auth-age': { key: 'maxAuthAge', description: 'the sign-in must be at most this old (max_age, checked against auth_time)', parse: duration('max-auth-age') },
+  'allow-broader-grant': { key: 'allowBroaderGrant', description: 'accept a grant broader than the request (default: refuse)', parse: bool('allow-broader-grant') },
+  'allow-refresh': { key: 'allowRefresh', description: 'ask for offline_access and keep the refresh token (never used past the TTL)', parse: bool('allow-refresh') },
   'exec-env': { key: 'execEnv', description: 'variables jit exec sets, e.g. PGPASSWORD=access_token', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
 }
 

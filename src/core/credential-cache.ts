@@ -26,6 +26,13 @@ export type CacheRead =
   | { kind: 'hit'; credential: Credential }
   | { kind: 'miss' }
   | { kind: 'expired'; meta: CredentialMeta }
+  /** The access token is past its deadline, but the refresh token may still be used until the login's deadline. */
+  | { kind: 'stale'; credential: Credential }
+
+/** When a cached entry must go: its deadline, or with a refresh token, the login's deadline (never later). */
+export function endOf(meta: CredentialMeta): number {
+  return meta.refreshable === true && meta.loginDeadline !== undefined ? Math.max(meta.deadline, meta.loginDeadline) : meta.deadline
+}
 
 /** Dependencies of the credential cache. */
 export interface CacheDeps {
@@ -73,7 +80,7 @@ export async function deleteCredential(deps: CacheDeps, meta: Pick<CredentialMet
 export async function readCredential(deps: CacheDeps, key: string, now: number): Promise<CacheRead> {
   const meta = deps.state.get(key)
   if (!meta) return { kind: 'miss' }
-  if (isExpired(meta.deadline, now)) return { kind: 'expired', meta }
+  if (isExpired(endOf(meta), now)) return { kind: 'expired', meta }
   const store = deps.storeFor(meta.store)
   const raw = await store.get(key)
   if (raw === undefined) {
@@ -90,16 +97,33 @@ export async function readCredential(deps: CacheDeps, key: string, now: number):
   // The keychain copy carries its own deadline: whichever of the two is earlier wins, so an edited state file can
   // never stretch a credential's life.
   const deadline = Math.min(meta.deadline, doc.meta.deadline)
-  if (isExpired(deadline, now)) return { kind: 'expired', meta: { ...meta, deadline } }
+  const loginDeadline = Math.min(meta.loginDeadline ?? Infinity, doc.meta.loginDeadline ?? Infinity)
+  const refreshable = meta.refreshable === true && doc.meta.refreshable === true && typeof doc.refreshToken === 'string' && Number.isFinite(loginDeadline)
+  const merged = { ...doc.meta, deadline, refreshable, ...(Number.isFinite(loginDeadline) ? { loginDeadline } : {}) }
+  if (isExpired(endOf(merged), now)) return { kind: 'expired', meta: { ...meta, deadline } }
   return {
-    kind: 'hit',
+    kind: isExpired(deadline, now) ? 'stale' : 'hit',
     credential: {
-      meta: { ...doc.meta, deadline },
+      meta: merged,
       accessToken: doc.accessToken,
       tokenType: doc.tokenType,
       ...(doc.idToken ? { idToken: doc.idToken } : {}),
       ...(doc.refreshToken ? { refreshToken: doc.refreshToken } : {}),
     },
+  }
+}
+
+/** Reads the secret of a credential as stored, whatever its deadline (for revocation); undefined when unreadable. */
+export async function peekCredential(deps: CacheDeps, meta: CredentialMeta): Promise<Credential | undefined> {
+  const raw = await deps.storeFor(meta.store).get(meta.key)
+  const doc = raw === undefined ? undefined : parseDoc(raw, meta.key)
+  if (!doc) return undefined
+  return {
+    meta: doc.meta,
+    accessToken: doc.accessToken,
+    tokenType: doc.tokenType,
+    ...(doc.idToken ? { idToken: doc.idToken } : {}),
+    ...(doc.refreshToken ? { refreshToken: doc.refreshToken } : {}),
   }
 }
 
@@ -126,7 +150,7 @@ function parseDoc(raw: string, key: string): StoredDoc | undefined {
  * store is never touched. Returns the metadata of what was removed.
  */
 export async function removeExpired(deps: CacheDeps, now: number, only?: (meta: CredentialMeta) => boolean): Promise<CredentialMeta[]> {
-  const due = deps.state.list().filter((m) => isExpired(m.deadline, now) && (only ? only(m) : true))
+  const due = deps.state.list().filter((m) => isExpired(endOf(m), now) && (only ? only(m) : true))
   if (due.length === 0) return []
   deps.state.remove(due.map((m) => m.key))
   for (const meta of due) {

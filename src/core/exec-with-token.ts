@@ -33,6 +33,8 @@ export interface ExecInput {
   allowNested: boolean
   /** The environment jit itself runs in: the child's starts from it. */
   parentEnv: Readonly<Record<string, string | undefined>>
+  /** Variables of jit's own secrets (JIT_STORE_KEY, the client secret's) that the child must not inherit. */
+  withhold?: string[]
 }
 
 /** Dependencies of {@link execWithToken}. */
@@ -46,6 +48,10 @@ export interface ExecDeps {
   obtain: () => Promise<Credential>
   /** One line for the person on stderr. */
   notice: (message: string) => void
+  /** Runs after the command ends, e.g. revocation with `--revoke-on-exit`; its failure is a notice, not an exit code. */
+  afterExit?: (credential: Credential) => Promise<void>
+  /** Records that the credential was used (audit). */
+  used?: (credential: Credential) => void
 }
 
 /**
@@ -65,7 +71,11 @@ export async function execWithToken(deps: ExecDeps, input: ExecInput): Promise<n
   }
   const credential = await deps.obtain()
   const now = deps.clock.now()
-  const env = buildChildEnv(input.parentEnv, credential, input.mappings, now)
+  // The child gets the credential, not the keys to jit's store or the client secret.
+  const parentEnv = { ...input.parentEnv }
+  for (const name of input.withhold ?? []) delete parentEnv[name]
+  const env = buildChildEnv(parentEnv, credential, input.mappings, now)
+  deps.used?.(credential)
   const outcome = await deps.runChild({
     command: input.command,
     args: input.args,
@@ -80,6 +90,9 @@ export async function execWithToken(deps: ExecDeps, input: ExecInput): Promise<n
           : `the credential of profile "${profile}" reached its deadline; ${input.command} keeps running, but its token is no longer valid`,
       ),
   })
+  if (deps.afterExit) {
+    await deps.afterExit(credential).catch((err: unknown) => deps.notice(`after the command: ${err instanceof Error ? err.message : String(err)}`))
+  }
   if (outcome.kind === 'spawn-failed') {
     throw new JitError(outcome.code === 127 ? ErrorCode.COMMAND_NOT_FOUND : ErrorCode.COMMAND_NOT_EXECUTABLE, outcome.reason)
   }

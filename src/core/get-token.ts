@@ -17,7 +17,14 @@ export interface GetTokenInput {
 }
 
 /** Dependencies of {@link getToken}. */
-export type GetTokenDeps = CacheDeps & { clock: Clock }
+export type GetTokenDeps = CacheDeps & {
+  clock: Clock
+  /**
+   * Refreshes a credential whose access token is past its deadline (or too close to it) while its login is not; the
+   * caller holds the per-key lock. Absent: no refresh here.
+   */
+  refresh?: (credential: Credential) => Promise<Credential>
+}
 
 /** Result of {@link getToken}: the credential, and what cleanup removed on the way. */
 export interface GetTokenResult {
@@ -53,7 +60,25 @@ export async function getToken(deps: GetTokenDeps, input: GetTokenInput): Promis
   if (read.kind === 'miss') {
     throw new JitError(ErrorCode.NOT_LOGGED_IN, `profile "${profile}" has no cached credential for ${describe(input.request)}`, { hint })
   }
-  const { credential } = read
+  let { credential } = read
+  const needsRefresh = read.kind === 'stale' || !isUsable(credential.meta.deadline, now, input.request.leewayMs, input.minTtlMs)
+  const loginEnd = credential.meta.loginDeadline ?? credential.meta.deadline
+  if (needsRefresh && credential.meta.refreshable && credential.refreshToken) {
+    if (!isUsable(loginEnd, now, input.request.leewayMs, input.minTtlMs)) {
+      // The login's TTL is the hard end: no refresh may carry the credential past it.
+      if (read.kind === 'stale') {
+        await deleteCredential(deps, credential.meta)
+        throw expiredError(profile, { ...credential.meta, deadline: credential.meta.deadline }, hint)
+      }
+    } else if (deps.refresh) {
+      credential = await deps.refresh(credential)
+    } else {
+      throw new JitError(ErrorCode.NOT_LOGGED_IN, `the access token of profile "${profile}" needs a refresh`, { hint })
+    }
+  } else if (read.kind === 'stale') {
+    await deleteCredential(deps, credential.meta)
+    throw expiredError(profile, credential.meta, hint)
+  }
   const lacking = missingScopes(input.request.scopes, credential.meta.scopes)
   if (lacking.length > 0) {
     // Cached under this request, but the provider granted less: it cannot serve what it was not given.

@@ -100,7 +100,11 @@ export async function login(deps: LoginDeps, input: LoginInput): Promise<LoginRe
     reporter.started({ flow: input.flow, issuer: session.info.issuer })
 
     const tokenParams = new URLSearchParams()
-    for (const r of request.resources) tokenParams.append('resource', r)
+    // RFC 8707 §2.2: one access token per resource. With several, the grant covers all and this token is for the
+    // first; providers answer invalid_target to several at the token endpoint.
+    if (request.resources[0] !== undefined) tokenParams.set('resource', request.resources[0])
+    if (request.resources.length > 1) reporter.warn(`the access token is for ${request.resources[0]}; ask for the others with their own login`)
+    if (request.authorizationDetails) tokenParams.set('authorization_details', request.authorizationDetails)
     if (input.ttlParam) tokenParams.set(input.ttlParam, String(Math.floor(request.ttlMs / 1000)))
 
     const tokens =
@@ -119,6 +123,9 @@ function authorizationParameters(request: CredentialRequest): URLSearchParams {
   const params = new URLSearchParams({ scope: request.scopes.join(' ') })
   for (const r of request.resources) params.append('resource', r)
   if (request.audience) params.set('audience', request.audience)
+  if (request.authorizationDetails) params.set('authorization_details', request.authorizationDetails)
+  if (request.acrValues) params.set('acr_values', request.acrValues)
+  if (request.maxAuthAgeSec !== undefined) params.set('max_age', String(request.maxAuthAgeSec))
   return params
 }
 
@@ -222,8 +229,16 @@ export async function finish(deps: Pick<LoginDeps, 'clock' | 'store' | 'storeFor
   }
 
   const scopes = tokens.scope !== undefined ? normalizeScopes([tokens.scope]) : request.scopes
+  const extra = missingScopes(scopes, request.scopes)
+  if (extra.length > 0 && !request.allowBroaderGrant) {
+    // Least privilege: more than was asked for is refused, not stored.
+    throw new JitError(ErrorCode.ACCESS_DENIED, `the provider granted more than was asked for (${extra.join(' ')}); refused and not stored`, {
+      hint: `ask the provider's administrator to narrow the grant, or accept it: jit config set ${request.profile} allow-broader-grant true`,
+    })
+  }
   const notGranted = missingScopes(request.scopes, scopes)
   if (notGranted.length > 0) reporter.warn(`the provider did not grant: ${notGranted.join(' ')}`)
+  checkAuthentication(request, tokens, obtainedAt)
 
   const sub = tokens.idClaims?.sub
   const meta: CredentialMeta = {
@@ -238,6 +253,8 @@ export async function finish(deps: Pick<LoginDeps, 'clock' | 'store' | 'storeFor
     obtainedAt,
     deadline: bound.deadline,
     cappedBy: bound.cappedBy,
+    loginDeadline: obtainedAt + Math.min(request.ttlMs, request.maxTtlMs ?? Infinity),
+    ...(tokens.refreshToken && request.allowRefresh === true ? { refreshable: true } : {}),
     store: deps.store.kind,
     fingerprint: tokenFingerprint(tokens.accessToken),
     ...(typeof sub === 'string' ? { subject: sub } : {}),
@@ -248,15 +265,43 @@ export async function finish(deps: Pick<LoginDeps, 'clock' | 'store' | 'storeFor
     accessToken: tokens.accessToken,
     tokenType: tokens.tokenType,
     ...(tokens.idToken ? { idToken: tokens.idToken } : {}),
-    // DESIGN.md §3: no refresh token unless the request asked for offline access; one a provider hands out anyway is
-    // dropped, so nothing outlives the deadline.
-    ...(tokens.refreshToken && request.scopes.includes('offline_access') ? { refreshToken: tokens.refreshToken } : {}),
+    // DESIGN.md §3: no refresh token unless the profile allows refresh; one a provider hands out anyway is dropped.
+    ...(tokens.refreshToken && request.allowRefresh === true ? { refreshToken: tokens.refreshToken } : {}),
   }
   // A Ctrl-C that arrives while the tokens were on their way still means "stop": nothing is stored.
   throwIfAborted(input.signal)
   const stored = deps.store.kind !== 'none'
   if (stored) await saveCredential(deps, credential)
   return { credential, notGranted, stored }
+}
+
+/**
+ * MFA and fresh sign-in (OIDC Core §2, §3.1.2.1): the verified ID token's `acr`, `amr` and `auth_time` must satisfy the
+ * profile's requirements, else the credential is refused (`JIT_ACCESS_DENIED`, exit 5) and not stored.
+ */
+function checkAuthentication(request: CredentialRequest, tokens: TokenResponse, now: number): void {
+  const claims = tokens.idClaims
+  const needsIdToken = (request.requireAcr?.length ?? 0) > 0 || (request.requireAmr?.length ?? 0) > 0 || request.maxAuthAgeSec !== undefined
+  if (!needsIdToken) return
+  const refuse = (why: string): never => {
+    throw new JitError(ErrorCode.ACCESS_DENIED, `the sign-in does not meet the profile's requirements: ${why}; refused and not stored`, {
+      hint: 'sign in again with the required method (for example with MFA)',
+    })
+  }
+  if (!claims) refuse('the provider sent no ID token to check')
+  const acr = typeof claims?.acr === 'string' ? claims.acr : undefined
+  if (request.requireAcr?.length && (acr === undefined || !request.requireAcr.includes(acr))) {
+    refuse(`acr is ${acr === undefined ? 'missing' : `"${acr}"`}, required: ${request.requireAcr.join(' or ')}`)
+  }
+  const amr = Array.isArray(claims?.amr) ? claims.amr.filter((x): x is string => typeof x === 'string') : []
+  const lacking = (request.requireAmr ?? []).filter((m) => !amr.includes(m))
+  if (lacking.length) refuse(`amr lacks ${lacking.join(', ')} (has ${amr.length ? amr.join(', ') : 'none'})`)
+  if (request.maxAuthAgeSec !== undefined) {
+    const authTime = typeof claims?.auth_time === 'number' ? claims.auth_time : undefined
+    if (authTime === undefined) refuse('auth_time is missing')
+    // Clock skew between this machine and the provider: a minute of grace, as openid-client allows.
+    else if (now / 1000 - authTime > request.maxAuthAgeSec + 60) refuse(`the sign-in is ${Math.round(now / 1000 - authTime)}s old, max age ${request.maxAuthAgeSec}s`)
+  }
 }
 
 /** A URL-safe random string (base64url of `bytes` random bytes). */

@@ -1,5 +1,18 @@
-import type { CacheDeps } from './credential-cache.js'
+import { peekCredential, type CacheDeps, type Credential } from './credential-cache.js'
 import type { CredentialMeta } from './ports.js'
+
+/** What the provider did with one credential's tokens (RFC 7009). */
+export interface RevocationReport {
+  profile: string
+  /** Fingerprint of the access token concerned. */
+  fingerprint?: string
+  /** `revoked`, `unsupported` (no revocation endpoint), `failed` (with a reason), or `skipped`. */
+  access: 'revoked' | 'unsupported' | 'failed' | 'skipped'
+  refresh?: 'revoked' | 'unsupported' | 'failed'
+  /** What stays valid anyway, e.g. a JWT access token until its exp. */
+  note?: string
+  reason?: string
+}
 
 /** Input of {@link logout}: one profile, or every credential with `all`. */
 export type LogoutInput = { profile: string; all?: false } | { all: true }
@@ -7,22 +20,36 @@ export type LogoutInput = { profile: string; all?: false } | { all: true }
 /** Result of {@link logout}. */
 export interface LogoutResult {
   removed: CredentialMeta[]
+  revocations: RevocationReport[]
   /** Keychain entries under service `jit` that had no state entry (a lost state file) and were removed too. */
   orphans: number
 }
 
 /**
- * Deletes cached credentials locally: state entry and secret. Revocation at the provider (RFC 7009) is not done yet.
+ * Revokes cached credentials at the provider where it offers revocation (RFC 7009), then deletes them locally (state
+ * entry and secret). Local deletion happens even when the provider cannot be reached; the report says so.
  * Keychain entries of the same profile (or all, with `all`) that the state file does not know, left by a lost state
  * file, are removed as well when the keychain can list them.
  */
 export async function logout(
-  deps: CacheDeps & { listKeychainKeys?: () => Promise<string[]> },
+  deps: CacheDeps & { listKeychainKeys?: () => Promise<string[]>; revoke?: (credential: Credential) => Promise<RevocationReport> },
   input: LogoutInput,
 ): Promise<LogoutResult> {
   const targets = deps.state.list().filter((m) => input.all === true || m.profile === input.profile)
   const removed: CredentialMeta[] = []
+  const revocations: RevocationReport[] = []
   for (const meta of targets) {
+    if (deps.revoke) {
+      const credential = await peekCredential(deps, meta).catch(() => undefined)
+      if (credential) {
+        const report: RevocationReport = await deps.revoke(credential).catch((err: unknown) => ({
+          profile: meta.profile,
+          access: 'failed' as const,
+          reason: err instanceof Error ? err.message : String(err),
+        }))
+        revocations.push({ ...report, fingerprint: meta.fingerprint })
+      }
+    }
     await deps.storeFor(meta.store).delete(meta.key)
     deps.state.remove([meta.key])
     removed.push(meta)
@@ -36,5 +63,5 @@ export async function logout(
       if (await keychain.delete(key)) orphans += 1
     }
   }
-  return { removed, orphans }
+  return { removed, revocations, orphans }
 }

@@ -22,6 +22,8 @@ export interface MachineLoginInput {
   subjectToken?: () => Promise<string>
   ttlParam?: string
   allowInsecureLoopback: boolean
+  /** RFC 8693 §3 token type of the subject token; default `id_token`. */
+  subjectTokenType?: 'id_token' | 'jwt' | 'access_token'
 }
 
 /** Dependencies of {@link machineLogin}. */
@@ -55,7 +57,7 @@ export async function machineLogin(deps: MachineLoginDeps, input: MachineLoginIn
       clientAuth = { method: 'client_assertion', assertion: subject }
     } else {
       params.set('subject_token', subject)
-      params.set('subject_token_type', ID_TOKEN_TYPE)
+      params.set('subject_token_type', input.subjectTokenType ? `urn:ietf:params:oauth:token-type:${input.subjectTokenType}` : ID_TOKEN_TYPE)
       params.set('requested_token_type', 'urn:ietf:params:oauth:token-type:access_token')
     }
   }

@@ -26,20 +26,27 @@ export async function obtainToken(
   deps: ObtainDeps,
   input: GetTokenInput,
   fetch: (() => Promise<Credential>) | undefined,
+  refresh?: (credential: Credential) => Promise<Credential>,
 ): Promise<GetTokenResult & { fetched: boolean }> {
+  const { refresh: _ignored, ...plain } = deps
+  let first: unknown
   try {
-    return { ...(await getToken(deps, input)), fetched: false }
+    return { ...(await getToken(plain, input)), fetched: false }
   } catch (err) {
     const miss = isJitError(err, ErrorCode.NOT_LOGGED_IN) || isJitError(err, ErrorCode.TOKEN_EXPIRED)
-    if (!miss || !fetch) throw err
+    if (!miss || (!fetch && !refresh)) throw err
+    first = err
   }
   const release = await deps.locks.acquire(requestKey(input.request).replace('/', '.'))
   try {
     try {
-      return { ...(await getToken(deps, input)), fetched: false }
+      // Under the lock: another process may have logged in or refreshed meanwhile; a refresh happens here, once.
+      return { ...(await getToken({ ...plain, ...(refresh ? { refresh } : {}) }, input)), fetched: false }
     } catch (err) {
       const miss = isJitError(err, ErrorCode.NOT_LOGGED_IN) || isJitError(err, ErrorCode.TOKEN_EXPIRED)
       if (!miss) throw err
+      // Nothing to fetch with: the first answer (say, "expired and deleted") is the one that explains.
+      if (!fetch) throw isJitError(err, ErrorCode.TOKEN_EXPIRED) ? err : first
     }
     const credential = await fetch()
     const lacking = missingScopes(input.request.scopes, credential.meta.scopes)

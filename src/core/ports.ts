@@ -73,6 +73,10 @@ export interface ProviderSession {
    * always when it requires one, so the browser URL carries only a `request_uri`.
    */
   authorizationUrl(request: AuthorizationRequest): Promise<URL>
+  /** RFC 6749 §6 refresh. */
+  refresh(refreshToken: string, parameters: URLSearchParams): Promise<TokenResponse>
+  /** RFC 7009 revocation; resolves false when the provider has no revocation endpoint. */
+  revoke(token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean>
   /** RFC 6749 §4.4 client credentials grant. */
   clientCredentials(parameters: URLSearchParams): Promise<TokenResponse>
   /** RFC 8693 token exchange (`subject_token`, `subject_token_type`, ... in `parameters`). */
@@ -175,6 +179,10 @@ export interface CredentialMeta {
   cappedBy: 'ttl' | 'max-ttl' | 'exp' | 'expires_in'
   /** Where the secret lives. */
   store: 'keychain' | 'file' | 'none'
+  /** epoch ms: the end of the login (obtainedAt of the first token + the TTL); no refresh goes past it. */
+  loginDeadline?: number
+  /** A refresh token is kept (in the secret), usable until `loginDeadline`. */
+  refreshable?: boolean
   /** Short sha256 prefix of the access token, for the audit trail. */
   fingerprint: string
   subject?: string
@@ -188,4 +196,40 @@ export interface StateStore {
   get(key: string): CredentialMeta | undefined
   put(meta: CredentialMeta): void
   remove(keys: readonly string[]): void
+}
+
+/** What the audit trail records (issue 6). Never a token, secret or command argument. */
+export type AuditEventType = 'issued' | 'used' | 'refused' | 'expired' | 'revoked' | 'login_failed'
+
+/** One line of the audit trail (JSON Lines). */
+export interface AuditEvent {
+  /** ISO 8601, by jit's clock. */
+  time: string
+  event: AuditEventType
+  profile: string
+  issuer?: string
+  scopes?: string[]
+  resources?: string[]
+  audience?: string
+  /** ISO 8601 deadline of the credential concerned. */
+  deadline?: string
+  /** Short sha256 prefix of the access token: correlates events without revealing it. */
+  fingerprint?: string
+  flow?: string
+  /** `token` or `exec`, for `used`. */
+  via?: 'token' | 'exec'
+  /** `jit exec`: the command's name only (basename), never its arguments. */
+  command?: string
+  /** Why jit refused, or why the login failed (an error code and message). */
+  reason?: string
+  /** `--reason` text given by the person (a ticket, an incident). */
+  note?: string
+  /** For `revoked`: what the provider did not revoke (e.g. a JWT access token valid until exp). */
+  detail?: string
+}
+
+/** The append-only audit trail. */
+export interface AuditLog {
+  /** Appends one event; never throws (an audit failure is reported once on stderr, not fatal). */
+  append(event: AuditEvent): void
 }

@@ -17,6 +17,20 @@ export interface CredentialRequest {
   leewayMs: number
   store: StoreKind
   flow: Flow
+  /** RFC 9396 `authorization_details` (JSON text), sent on every flow and part of the cache key. */
+  authorizationDetails?: string
+  /** `acr_values` to ask for (OIDC Core §3.1.2.1). */
+  acrValues?: string
+  /** Acceptable `acr` values of the ID token; empty/absent: no requirement. */
+  requireAcr?: string[]
+  /** `amr` values the ID token must all carry (e.g. `otp`, `mfa`). */
+  requireAmr?: string[]
+  /** Maximum age of the sign-in (`max_age`, checked against `auth_time`), seconds. */
+  maxAuthAgeSec?: number
+  /** Accept a grant broader than the request (default: refuse it). */
+  allowBroaderGrant?: boolean
+  /** Keep a refresh token (the request then includes `offline_access`); refreshes never pass the login's TTL. */
+  allowRefresh?: boolean
 }
 
 /** The keychain account for a request. */
@@ -28,5 +42,6 @@ export function requestKey(request: CredentialRequest): string {
     scopes: request.scopes,
     resources: request.resources,
     audience: request.audience,
+    acr: request.acrValues || request.authorizationDetails ? JSON.stringify([request.acrValues ?? null, request.authorizationDetails ?? null]) : undefined,
   })
 }

@@ -183,6 +183,22 @@ function session(config: client.Configuration, issuer: string): ProviderSession 
         throw mapOidcError(err, { issuer, during: 'the authorization code exchange' })
       }
     },
+    async refresh(refreshToken, parameters): Promise<TokenResponse> {
+      try {
+        return toTokens(await client.refreshTokenGrant(config, refreshToken, parameters))
+      } catch (err) {
+        throw mapOidcError(err, { issuer, during: 'the refresh' })
+      }
+    },
+    async revoke(token, hint): Promise<boolean> {
+      if (!meta.revocation_endpoint) return false
+      try {
+        await client.tokenRevocation(config, token, { token_type_hint: hint })
+        return true
+      } catch (err) {
+        throw mapOidcError(err, { issuer, during: 'the revocation' })
+      }
+    },
     async clientCredentials(parameters): Promise<TokenResponse> {
       try {
         return toTokens(await client.clientCredentialsGrant(config, parameters))

@@ -8,6 +8,9 @@ const REFUSALS: Record<string, { code: (typeof ErrorCode)[keyof typeof ErrorCode
   login_required: { code: ErrorCode.ACCESS_DENIED, text: 'the provider requires a fresh sign-in' },
   consent_required: { code: ErrorCode.ACCESS_DENIED, text: 'the provider requires consent that was not given' },
   unmet_authentication_requirements: { code: ErrorCode.ACCESS_DENIED, text: 'the sign-in did not meet the required authentication (MFA)' },
+  invalid_grant: { code: ErrorCode.ACCESS_DENIED, text: 'the provider refused the grant' },
+  invalid_scope: { code: ErrorCode.ACCESS_DENIED, text: 'the provider refused the scope' },
+  unauthorized_client: { code: ErrorCode.ACCESS_DENIED, text: 'the provider does not allow this client that grant' },
 }
 
 /** Keeps provider-supplied text to one short printable line: it ends up in a terminal. */

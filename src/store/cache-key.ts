@@ -8,6 +8,7 @@ export interface CacheKeyInput {
   scopes: readonly string[]
   resources: readonly string[]
   audience?: string | undefined
+  /** acr_values and authorization_details: a credential got under other conditions is another credential. */
   acr?: string | undefined
 }
 

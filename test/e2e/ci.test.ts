@@ -134,8 +134,8 @@ describe('workload identity (token exchange)', () => {
     await init(untrusted, '--client-id', 'jit-ci', '--flow', 'token-exchange', '--client-secret-env', 'JIT_CI_SECRET')
     writeFileSync(tokenFile, await github.mint({ aud: 'someone-else', repository: 'acme/deploy' }))
     const refused = await runJit(['token', '--subject-token-file', tokenFile], untrusted)
-    expect(refused.code).toBe(1)
-    expect(refused.stderr).toMatch(/^jit: the provider answered invalid_grant/)
+    expect(refused.code).toBe(5)
+    expect(refused.stderr).toMatch(/^jit: the provider refused the grant \(invalid_grant/)
   })
 })
 

@@ -69,12 +69,12 @@ describe('a provider that misbehaves', () => {
     expect(d.keychainStore.entries.size).toBe(0)
   })
 
-  it('an unknown error from the token endpoint names the error and its description', async () => {
+  it('a refusal from the token endpoint names the error and its description, exit 5', async () => {
     const d = await setup()
     idp.token = () => ({ status: 400, body: { error: 'invalid_scope', error_description: 'db:admin is not allowed\n\u001b[31mred' } })
     const res = await jit(d, 'login', '--json')
-    expect(res.code).toBe(1)
-    expect(res.stderr).toContain('jit: the provider answered invalid_scope: db:admin is not allowed')
+    expect(res.code).toBe(5)
+    expect(res.stderr).toContain('jit: the provider refused the scope (invalid_scope: db:admin is not allowed')
     expect(res.stderr).not.toContain('\u001b[31m')
   })
 

@@ -98,7 +98,8 @@ Examples:
       const flows = [session.info.authorizationEndpoint ? 'browser' : undefined, session.info.deviceAuthorizationEndpoint ? 'device' : undefined].filter(Boolean)
       const flowsNote = flows.length ? `flows: ${flows.join(', ')}` : 'no interactive flow at this provider'
       ctx.deps.io.err.write(`${ctx.style.green('✓')} profile "${name}" saved (issuer ${session.info.issuer}; ${flowsNote})\n`)
-      ctx.deps.io.err.write(`next: jit login --profile ${name}\n`)
+      const machine = profile.flow === 'client-credentials' || profile.flow === 'token-exchange'
+      ctx.deps.io.err.write(`next: ${machine ? `jit token --profile ${name}` : `jit login --profile ${name}`}\n`)
     })
 
   config

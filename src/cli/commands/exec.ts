@@ -15,6 +15,9 @@ interface ExecFlags extends RequestFlags {
   input: boolean
   subjectTokenFile?: string
   subjectTokenEnv?: string
+  revokeOnExit?: boolean
+  authorizationDetails?: string
+  acrValues?: string
 }
 
 /** `jit exec -- CMD ARGS`: run a command with the credential in its environment. */
@@ -33,6 +36,9 @@ export function execCommand(ctx: Ctx): Command {
     .addOption(new Option('--on-expiry <action>', 'at the deadline: warn (one line on stderr) or kill (SIGTERM, then SIGKILL)').choices(['warn', 'kill']).default('warn'))
     .option('--kill-grace <duration>', 'with --on-expiry kill: time between SIGTERM and SIGKILL', '10s')
     .option('--allow-nested', 'run even inside another jit exec for the same profile')
+    .option('--revoke-on-exit', 'revoke the credential at the provider and delete it when the command ends')
+    .option('--authorization-details <json>', 'RFC 9396 authorization details of the credential: JSON, or @file')
+    .option('--acr-values <values>', 'authentication context the credential was asked with')
     .option('--no-login', 'never log in; exit 4 when no usable credential is cached')
     .option('--no-input', 'never prompt or open a browser (implied by CI=true or no terminal)')
     .option('--subject-token-file <path>', 'token-exchange: read the CI OIDC token from this file')
@@ -47,7 +53,7 @@ mappings. It inherits stdin, stdout and stderr; jit exits with its status (or 12
 Examples:
   $ jit exec -p prod --env PGPASSWORD=access_token --env PGUSER=claim:preferred_username -- psql -h db.prod -d app
   $ jit exec -p prod --min-ttl 30m --on-expiry kill -- ./long-migration.sh
-  $ jit exec -p api -- sh -c 'curl -H "Authorization: Bearer $JIT_ACCESS_TOKEN" https://api.example.com/me'`,
+  $ jit exec -p api --env AUTH=authorization -- sh -c 'printf "Authorization: %s\\n" "$AUTH" | curl -H @- https://api.example.com/me'`,
     )
     .action(async (command: string, args: string[], flags: ExecFlags) => {
       const { deps } = ctx
@@ -58,17 +64,36 @@ Examples:
       const mappings = [...(resolved.profile.execEnv ?? []), ...(flags.env ?? [])].map(parseEnvMapping)
       const { runChild } = await import('../../exec/run-child.js')
       const { acquireCredential, nonInteractive } = await import('../acquire.js')
+      const { refusalEvents, revokedEvent, usedEvent } = await import('../audit-events.js')
       ctx.exitCode = await execWithToken(
         {
           clock: deps.clock,
           runChild: (spec) => runChild({ ...spec, interactive: deps.io.isInTTY }),
           notice: (m) => deps.io.err.write(`${ctx.style.yellow('jit:')} ${m}\n`),
+          ...(flags.revokeOnExit
+            ? {
+                afterExit: async (credential) => {
+                  const { revoker } = await import('../revoke.js')
+                  const report = await revoker(ctx, config.doc)(credential)
+                  revokedEvent(ctx, credential.meta, report)
+                  const { storesFor } = await import('../acquire.js')
+                  const { deleteCredential } = await import('../../core/credential-cache.js')
+                  await deleteCredential(storesFor(ctx, resolved), credential.meta)
+                  deps.io.err.write(`jit: revoked the credential of profile "${credential.meta.profile}" (access token ${report.access}${report.refresh ? `, refresh token ${report.refresh}` : ''})\n`)
+                  if (report.note) deps.io.err.write(`jit: note: ${report.note}\n`)
+                },
+              }
+            : {}),
+          used: (credential) => usedEvent(ctx, credential, 'exec', command),
           obtain: () =>
             acquireCredential(ctx, resolved, {
               minTtlMs,
               allowLogin: flags.login && !nonInteractive(ctx, flags.input === false),
               loginFlags: { ...flags, browser: true },
               subject: flags,
+            }).catch((err: unknown) => {
+              refusalEvents(ctx, resolved.request, err, 'exec')
+              throw err
             }),
         },
         {
@@ -80,6 +105,7 @@ Examples:
           killGraceMs,
           allowNested: flags.allowNested === true,
           parentEnv: deps.env,
+          withhold: ['JIT_STORE_KEY', ...(resolved.profile.clientSecretEnv ? [resolved.profile.clientSecretEnv] : [])],
         },
       )
     })

@@ -20,6 +20,7 @@ export interface LoginFlags extends RequestFlags {
   redirectPort?: string
   redirectHost?: '127.0.0.1' | 'localhost'
   timeout?: string
+  reason?: string
 }
 
 /** `jit login`: get a credential with the device flow and cache it. */
@@ -31,6 +32,10 @@ export function loginCommand(ctx: Ctx): Command {
     .option('--ttl <duration>', 'how long the credential may live: 90s, 15m, 2h, 1d (default: profile ttl, else 1h)')
     .option('--resource <uri>', 'resource indicator (RFC 8707); repeatable', collect)
     .option('--audience <aud>', 'audience to ask for')
+    .option('--authorization-details <json>', 'RFC 9396 authorization details: JSON, or @file')
+    .option('--acr-values <values>', 'ask for an authentication context (e.g. MFA); see the profile\'s require-acr')
+    .option('--max-age <duration>', 'the sign-in must be at most this old (max_age; checked against auth_time)')
+    .option('--reason <text>', 'why you need access (a ticket, an incident); recorded in the audit trail')
     .addOption(new Option('--flow <flow>', 'device (a code to enter anywhere), pkce (browser on this machine), or auto').choices(['device', 'pkce', 'auto']))
     .option('--no-browser', 'do not open a browser; print the URL (and code) only')
     .option('--redirect-port <port>', 'browser flow: fixed loopback port for providers that register exact redirect URIs')
@@ -90,6 +95,10 @@ export async function performLogin(ctx: Ctx, flags: LoginFlags): Promise<LoginRe
     })
   }
   const stores = openStores(deps, resolved.dir, request.store, ctx.warn, { interactive: true })
+  // Every run cleans up: expired credentials go, found from the state file alone.
+  const { removeExpired } = await import('../../core/credential-cache.js')
+  const gone = await removeExpired(stores, deps.clock.now()).catch(() => [])
+  if (gone.length) (await import('../audit-events.js')).expiredEvents(ctx, gone)
   const reporter = flags.json
     ? jsonLoginReporter(deps.io, resolved.profileName, choice.reason)
     : humanLoginReporter({
@@ -110,6 +119,7 @@ export async function performLogin(ctx: Ctx, flags: LoginFlags): Promise<LoginRe
   interrupted.catch(() => {})
   const clientSecret = profile.clientSecretEnv ? deps.env[profile.clientSecretEnv] : undefined
   let result: LoginResult
+  const { credentialEvent, requestEvent } = await import('../audit-events.js')
   try {
     result = await Promise.race([
       login(
@@ -129,10 +139,14 @@ export async function performLogin(ctx: Ctx, flags: LoginFlags): Promise<LoginRe
       ),
       interrupted,
     ])
+  } catch (err) {
+    requestEvent(ctx, 'login_failed', request, err, { flow: choice.flow, ...(flags.reason ? { note: flags.reason } : {}) })
+    throw err
   } finally {
     unsubscribe()
     reporter.stopped()
   }
+  credentialEvent(ctx, 'issued', result.credential.meta, flags.reason ? { note: flags.reason } : {})
   const { meta } = result.credential
   const scopes = meta.scopes.filter((s) => s !== 'openid')
   if (flags.json) {

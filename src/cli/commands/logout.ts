@@ -11,9 +11,10 @@ export function logoutCommand(ctx: Ctx): Command {
     .description('delete cached credentials of a profile (or all of them) from this machine')
     .option('-p, --profile <name>', 'profile to log out (env JIT_PROFILE)')
     .option('--all', 'every profile')
-    .option('--json', 'print what was removed as JSON on stdout')
+    .option('--no-revoke', 'only delete locally; do not ask the provider to revoke')
+    .option('--json', 'print what was removed and revoked as JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ jit logout -p prod\n  $ jit logout --all')
-    .action(async (flags: { profile?: string; all?: boolean; json?: boolean }) => {
+    .action(async (flags: { profile?: string; all?: boolean; json?: boolean; revoke: boolean }) => {
       const { deps, style } = ctx
       const { dir, doc } = loadConfig(deps, ctx.warn)
       const names = Object.keys(doc.profiles)
@@ -24,12 +25,32 @@ export function logoutCommand(ctx: Ctx): Command {
       const stores = openStores(deps, dir, 'keychain', ctx.warn, { interactive: false })
       const useKeychainList = deps.env.DBUS_SESSION_BUS_ADDRESS !== undefined || deps.platform !== 'linux'
       const result = await logout(
-        { ...stores, ...(useKeychainList ? { listKeychainKeys: listing(ctx) } : {}) },
+        {
+          ...stores,
+          ...(useKeychainList ? { listKeychainKeys: listing(ctx) } : {}),
+          ...(flags.revoke ? { revoke: (await import('../revoke.js')).revoker(ctx, doc) } : {}),
+        },
         flags.all ? { all: true } : { profile: profile as string },
       )
+      const { revokedEvent } = await import('../audit-events.js')
+      for (const meta of result.removed) {
+        const report = result.revocations.find((r) => r.profile === meta.profile && r.fingerprint === meta.fingerprint)
+        revokedEvent(ctx, meta, report ?? { profile: meta.profile, access: flags.revoke ? 'failed' : 'skipped', reason: flags.revoke ? 'not readable' : 'deleted locally only (--no-revoke)' })
+      }
       if (flags.json) {
-        deps.io.out.write(`${JSON.stringify({ removed: result.removed.map((m) => ({ profile: m.profile, scope: m.scopes.join(' ') })), orphans: result.orphans })}\n`)
+        deps.io.out.write(
+          `${JSON.stringify({
+            removed: result.removed.map((m) => ({ profile: m.profile, scope: m.scopes.join(' ') })),
+            revocations: result.revocations,
+            orphans: result.orphans,
+          })}\n`,
+        )
         return
+      }
+      for (const r of result.revocations) {
+        const parts = [`access token ${r.access}`, ...(r.refresh ? [`refresh token ${r.refresh}`] : [])]
+        deps.io.err.write(`${r.profile}: ${parts.join(', ')}${r.reason ? ` (${r.reason})` : ''}\n`)
+        if (r.note) deps.io.err.write(`${style.yellow('note:')} ${r.note}\n`)
       }
       const count = result.removed.length + result.orphans
       deps.io.err.write(

@@ -18,6 +18,7 @@ export function statusCommand(ctx: Ctx): Command {
       const stores = openStores(deps, dir, 'keychain', ctx.warn, { interactive: false })
       const profile = flags.profile ?? deps.env.JIT_PROFILE
       const result = await status({ ...stores, clock: deps.clock }, profile ? { profile } : {})
+      if (result.removed.length) (await import('../audit-events.js')).expiredEvents(ctx, result.removed)
       if (flags.json) {
         deps.io.out.write(
           `${JSON.stringify(

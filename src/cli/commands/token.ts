@@ -10,6 +10,8 @@ interface TokenFlags extends RequestFlags {
   input: boolean
   subjectTokenFile?: string
   subjectTokenEnv?: string
+  authorizationDetails?: string
+  acrValues?: string
 }
 
 /** `jit token`: print a usable access token for scripts; never prompts unless `--login` on a terminal. */
@@ -20,6 +22,8 @@ export function tokenCommand(ctx: Ctx): Command {
     .option('-s, --scope <scope>', 'scope the token must carry; repeat or space-separate (default: the profile\'s)', collect)
     .option('--resource <uri>', 'resource indicator the token was asked for; repeatable', collect)
     .option('--audience <aud>', 'audience the token was asked for')
+    .option('--authorization-details <json>', 'RFC 9396 authorization details the token was asked with: JSON, or @file')
+    .option('--acr-values <values>', 'authentication context the token was asked with')
     .option('--ttl <duration>', 'TTL of a new token, when one is fetched (machine flows, --login)')
     .option('--min-ttl <duration>', 'the token must stay valid at least this long, e.g. 5m', '0s')
     .addOption(new Option('--format <format>', 'token (just the token), json, env (export lines) or header').choices(['token', 'json', 'env', 'header']).default('token'))
@@ -31,8 +35,9 @@ export function tokenCommand(ctx: Ctx): Command {
     .addHelpText(
       'after',
       `
-Machine profiles (flow client-credentials or token-exchange) fetch a token when none is cached; many parallel
-calls make one request. Other profiles never log in from here unless --login is given on a terminal.
+Machine profiles (flow client-credentials or token-exchange) fetch a token when none is cached; parallel calls
+that share a store (keychain, or --store file) make one request. Other profiles never log in from here unless
+--login is given on a terminal; a refreshable credential (allow-refresh) is refreshed inside its TTL.
 
 Exit codes: 0 token printed, 1 provider or network failure, 2 usage error, 3 keychain unavailable,
 4 no usable credential and no way to get one here (log in again), 5 refused by the provider.
@@ -49,12 +54,17 @@ Examples:
       const config = loadConfig(deps, ctx.warn)
       const resolved = resolveRequest(deps, flags, config, flags.ttl !== undefined || flags.login ? 'login' : 'lookup')
       const { acquireCredential, nonInteractive } = await import('../acquire.js')
+      const { refusalEvents, usedEvent } = await import('../audit-events.js')
       const credential = await acquireCredential(ctx, resolved, {
         minTtlMs,
         allowLogin: flags.login === true && !nonInteractive(ctx, flags.input === false),
         loginFlags: { ...flags, browser: true },
         subject: flags,
+      }).catch((err: unknown) => {
+        refusalEvents(ctx, resolved.request, err, 'token')
+        throw err
       })
+      usedEvent(ctx, credential, 'token')
       const { meta } = credential
       const expiresAt = new Date(meta.deadline).toISOString()
       const quote = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`

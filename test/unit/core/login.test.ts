@@ -39,6 +39,10 @@ function setup(poll: (n: number, params: URLSearchParams) => DevicePollResult, o
     exchangeCode: async () => {
       throw new Error('not in this test')
     },
+    refresh: async () => {
+      throw new Error('not in this test')
+    },
+    revoke: async () => false,
     clientCredentials: async () => {
       throw new Error('not in this test')
     },
