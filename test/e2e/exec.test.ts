@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -60,6 +60,8 @@ describe('jit exec (built binary, real child processes)', () => {
     expect(seen.env.AUTH).toBe(`Bearer ${token}`)
     expect(seen.env.PGUSER).toBe('alice')
     expect(seen.env.JIT_PROFILE).toBe('demo')
+    // jit's own secrets stay with jit
+    expect(seen.env.JIT_STORE_KEY).toBeUndefined()
     expect(Date.parse(seen.env.JIT_TOKEN_EXPIRES_AT!)).toBeGreaterThan(Date.now())
     expect(seen.self).toContain('--flag')
     expect(seen.self).not.toContain(token)
@@ -163,4 +165,23 @@ describe('jit exec (built binary, real child processes)', () => {
     expect(res.stderr.match(/reached its deadline/g)).toHaveLength(1)
     expect(res.stderr).toContain('keeps running, but its token is no longer valid')
   }, 30_000)
+})
+
+describe('the audit trail after the runs above', () => {
+  it('holds the expected events and no token, secret or command argument', () => {
+    const text = readFileSync(join(String(env.JIT_CONFIG_DIR), 'audit.log'), 'utf8')
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const kinds = new Set(lines.map((l) => l.event))
+    for (const k of ['issued', 'used', 'refused']) expect(kinds, k).toContain(k)
+    const usedByExec = lines.filter((l) => l.event === 'used' && l.via === 'exec')
+    expect(usedByExec.length).toBeGreaterThan(3)
+    expect(new Set(usedByExec.map((l) => l.command))).toContain('node')
+    for (const l of usedByExec) expect(String(l.command)).not.toContain('/')
+    expect(text).not.toContain(token)
+    expect(text).not.toContain(token.split('.')[2]!)
+    expect(text).not.toContain('--flag')
+    expect(text).not.toContain('process.exit')
+    expect(text).not.toContain('exec-tests') // JIT_STORE_KEY
+    expect(statSync(join(String(env.JIT_CONFIG_DIR), 'audit.log')).mode & 0o077).toBe(0)
+  })
 })
