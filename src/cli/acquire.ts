@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs'
 import type { Credential } from '../core/credential-cache.js'
-import { machineLogin } from '../core/machine-login.js'
 import { obtainToken, type Locks } from '../core/obtain-token.js'
 import type { ClientAuthSpec } from '../core/ports.js'
 import { ErrorCode, JitError } from '../errors.js'
-import { subjectTokenSource } from '../platform/ci-identity.js'
 import { acquireLock, lockDir } from '../store/lock.js'
 import type { Ctx } from './context.js'
 import type { LoginFlags } from './commands/login.js'
@@ -70,6 +68,8 @@ export async function acquireCredential(ctx: Ctx, resolved: Resolved, opts: Acqu
   let fetch: (() => Promise<Credential>) | undefined
   if (MACHINE_FLOWS.has(request.flow)) {
     fetch = async () => {
+      // Loaded only when a token is fetched: a cache hit stays small.
+      const [{ machineLogin }, { subjectTokenSource }] = await Promise.all([import('../core/machine-login.js'), import('../platform/ci-identity.js')])
       const spec = opts.subject.subjectTokenFile
         ? `file:${opts.subject.subjectTokenFile}`
         : opts.subject.subjectTokenEnv
