@@ -90,7 +90,8 @@ export function resolveRequest(
     throw new JitError(ErrorCode.USAGE, `invalid store "${storeText}": use one of ${STORES.join(', ')}`)
   }
 
-  const resources = normalizeScopes(flags.resource?.length ? flags.resource : (profile.resource ?? []))
+  // Order kept (the first is the one the access token is for, RFC 8707 §2.2); the cache key sorts them.
+  const resources = [...new Set((flags.resource?.length ? flags.resource : (profile.resource ?? [])).flatMap((r) => r.split(/\s+/)).filter(Boolean))]
   const audience = flags.audience ?? profile.audience
   const request: CredentialRequest = {
     profile: name,

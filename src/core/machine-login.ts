@@ -43,6 +43,7 @@ export async function machineLogin(deps: MachineLoginDeps, input: MachineLoginIn
   if (scopes.length) params.set('scope', scopes.join(' '))
   for (const r of request.resources) params.append('resource', r)
   if (request.audience) params.set('audience', request.audience)
+  if (request.authorizationDetails) params.set('authorization_details', request.authorizationDetails)
   if (input.ttlParam) params.set(input.ttlParam, String(Math.floor(request.ttlMs / 1000)))
 
   let subject: string | undefined

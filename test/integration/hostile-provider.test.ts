@@ -112,6 +112,23 @@ describe('a provider that misbehaves', () => {
     }
   })
 
+  it('workload identity as a client assertion (RFC 7523, Entra ID style): the CI token authenticates the client', async () => {
+    deps = testDeps({ env: { CI: 'true', CI_OIDC: 'ci.oidc.token-from-the-ci-system' } })
+    const init = await jit(deps, 'config', 'init', 'fed', '--issuer', idp.issuer, '--client-id', 'app-id', '--insecure-loopback', '--flow', 'token-exchange', '--scope', 'api://app/.default')
+    expect(init.code, init.stderr).toBe(0)
+    for (const [f, v] of [['exchange', 'client-assertion'], ['subject-token', 'env:CI_OIDC']]) expect((await jit(deps, 'config', 'set', 'fed', f!, v!)).code).toBe(0)
+    idp.token = () => ({ body: { access_token: accessToken, token_type: 'Bearer', expires_in: 300, scope: 'api://app/.default' } })
+    const res = await jit(deps, 'token', '--store', 'none')
+    expect(res.code, res.stderr).toBe(0)
+    expect(res.stdout).toBe(`${accessToken}\n`)
+    const sent = idp.tokenCalls.at(-1)!
+    expect(sent.get('grant_type')).toBe('client_credentials')
+    expect(sent.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
+    expect(sent.get('client_assertion')).toBe('ci.oidc.token-from-the-ci-system')
+    expect(sent.get('client_id')).toBe('app-id')
+    expect(sent.has('subject_token')).toBe(false)
+  })
+
   it('503 with Retry-After waits as told, then succeeds', async () => {
     const d = await setup()
     const waits: number[] = []

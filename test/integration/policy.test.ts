@@ -77,6 +77,25 @@ describe('least privilege', () => {
   })
 })
 
+describe('resource indicators (RFC 8707)', () => {
+  it('two resources: one consent covers both; the access token is for the first, and jit says so', async () => {
+    const d = await setup('db:read api:read')
+    const res = await login(d, ['--resource', 'urn:jit:db', '--resource', 'urn:jit:api'])
+    expect(res.code, res.stderr).toBe(0)
+    expect(events(res.stderr).find((e) => e.event === 'warning')?.message).toBe('the access token is for urn:jit:db; ask for the others with their own login')
+    // the token carries what its resource grants (db:read), and is not passed off as one for api:read too
+    expect(events(res.stderr).find((e) => e.event === 'logged_in')!.scope).toBe('db:read')
+    const token = await jit(d, 'token', '--resource', 'urn:jit:db', '--resource', 'urn:jit:api')
+    expect(token.code).toBe(4)
+    expect(token.stderr).toContain('was not granted: api:read')
+    // the other resource, on its own
+    const api = await login(d, ['--scope', 'api:read', '--resource', 'urn:jit:api'])
+    expect(api.code, api.stderr).toBe(0)
+    const apiToken = await jit(d, 'token', '--scope', 'api:read', '--resource', 'urn:jit:api')
+    expect(JSON.parse(Buffer.from(apiToken.stdout.split('.')[1]!, 'base64url').toString())).toMatchObject({ aud: 'urn:jit:api', scope: 'api:read' })
+  })
+})
+
 describe('refresh only inside the TTL', () => {
   it('refreshes an expired access token while the login lasts, never past login + TTL', async () => {
     // opaque tokens (no resource) so only jit's clock and expires_in matter here
@@ -132,6 +151,20 @@ describe('revocation (RFC 7009)', () => {
     expect((await idp.introspect(stored.refreshToken, 'refresh_token')).active).toBe(false)
     expect(d.keychainStore.entries.size).toBe(0)
     expect(audit.events.at(-1)).toMatchObject({ event: 'revoked', profile: 'p', detail: 'access token revoked, refresh token revoked' })
+  })
+
+  it('jit exec --revoke-on-exit revokes and deletes the credential when the command ends', async () => {
+    const d = await setup('profile', [['allow-refresh', 'true']])
+    expect((await login(d)).code).toBe(0)
+    const stored = JSON.parse([...d.keychainStore.entries.values()][0]!) as { accessToken: string; refreshToken: string }
+    const res = await jit(d, 'exec', '--revoke-on-exit', '--', process.execPath, '-e', 'process.exit(3)')
+    expect(res.code).toBe(3)
+    expect(res.stderr).toContain('jit: revoked the credential of profile "p" (access token revoked, refresh token revoked)')
+    expect(await idp.userinfo(stored.accessToken)).toBe(401)
+    expect((await idp.introspect(stored.refreshToken, 'refresh_token')).active).toBe(false)
+    expect(d.keychainStore.entries.size).toBe(0)
+    expect(audit.events.map((e) => e.event)).toEqual(['issued', 'used', 'revoked'])
+    expect(audit.events[1]).toMatchObject({ via: 'exec', command: 'node' })
   })
 
   it('says what the provider cannot recall: a JWT access token stays valid until exp', async () => {
