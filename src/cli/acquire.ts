@@ -105,6 +105,12 @@ export async function acquireCredential(ctx: Ctx, resolved: Resolved, opts: Acqu
       return (await performLogin(ctx, opts.loginFlags)).credential
     }
   }
+  if (fetch && MACHINE_FLOWS.has(request.flow) && request.ttlMs <= request.leewayMs + opts.minTtlMs) {
+    // Every fetch would come back too short: say so instead of asking the provider again and again.
+    throw new JitError(ErrorCode.USAGE, `--min-ttl cannot be met: a new token lives at most the TTL (${Math.round(request.ttlMs / 1000)}s) minus the ${Math.round(request.leewayMs / 1000)}s safety margin`, {
+      hint: 'ask for a longer --ttl or a shorter --min-ttl',
+    })
+  }
   const refresh = async (c: Credential): Promise<Credential> => {
     const { refreshCredential } = await import('../core/refresh.js')
     const { credentialEvent } = await import('./audit-events.js')

@@ -33,14 +33,25 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 export function runChild(input: RunChildInput): Promise<ChildResult> {
   return new Promise((resolve) => {
     let settled = false
-    const child = spawn(input.command, input.args, { env: input.env, stdio: 'inherit' })
+    // Without a terminal the command gets its own process group, so the deadline's SIGTERM/SIGKILL reach everything
+    // it started (a shell's children too). On a terminal it stays in the foreground group for job control and Ctrl-C.
+    const group = !input.interactive
+    const child = spawn(input.command, input.args, { env: input.env, stdio: 'inherit', detached: group })
+    const signalAll = (signal: NodeJS.Signals): void => {
+      try {
+        if (group && child.pid !== undefined) process.kill(-child.pid, signal)
+        else child.kill(signal)
+      } catch {
+        child.kill(signal)
+      }
+    }
     const forwarders = new Map<NodeJS.Signals, () => void>()
     for (const signal of FORWARDED) {
       const forward = (): void => {
         // A terminal's Ctrl-C / Ctrl-\ already reached the child (same process group): sending it again would
         // make psql cancel twice.
         if (input.interactive && (signal === 'SIGINT' || signal === 'SIGQUIT')) return
-        child.kill(signal)
+        signalAll(signal)
       }
       forwarders.set(signal, forward)
       process.on(signal, forward)
@@ -51,8 +62,8 @@ export function runChild(input: RunChildInput): Promise<ChildResult> {
         () => {
           input.onDeadline(input.onExpiry)
           if (input.onExpiry === 'kill') {
-            child.kill('SIGTERM')
-            timers.push(setTimeout(() => child.kill('SIGKILL'), input.killGraceMs).unref())
+            signalAll('SIGTERM')
+            timers.push(setTimeout(() => signalAll('SIGKILL'), input.killGraceMs).unref())
           }
         },
         Math.max(0, Math.min(input.msUntilDeadline, 2 ** 31 - 1)),

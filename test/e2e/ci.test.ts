@@ -61,6 +61,13 @@ describe('client credentials', () => {
     expect(header.stdout).toMatch(/^Authorization: Bearer eyJ[\w.-]+\n$/)
     const exported = await runJit(['token', '--format', 'env'], env)
     expect(exported.stdout).toMatch(/^export JIT_ACCESS_TOKEN='eyJ[\w.-]+'\nexport JIT_TOKEN_EXPIRES_AT='\d{4}-\d\d-\d\dT[\d:.]+Z'\n$/)
+    const k8s = JSON.parse((await runJit(['token', '--format', 'exec-credential'], env)).stdout) as Record<string, { token?: string; expirationTimestamp?: string }>
+    expect(k8s).toMatchObject({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential' })
+    expect(k8s.status!.token).toMatch(/^eyJ/)
+    expect(k8s.status!.expirationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+    const tooLong = await runJit(['token', '--min-ttl', '2h'], env)
+    expect(tooLong.code).toBe(2)
+    expect(tooLong.stderr).toMatch(/^jit: --min-ttl cannot be met/)
     const json = JSON.parse((await runJit(['token', '--format', 'json'], env)).stdout) as Record<string, unknown>
     expect(json).toMatchObject({ token_type: 'bearer', profile: 'deploy', scope: 'db:read' })
     expect(Number(json.expires_in)).toBeLessThanOrEqual(600)

@@ -149,9 +149,20 @@ describe('jit exec (built binary, real child processes)', () => {
     await idp.approveDevice(String((await waitForEvent(p.stderr, 'device_authorization')).verification_uri_complete))
     expect(await p.done, p.stderr()).toBe(0)
     const started = Date.now()
-    const kill = startJit(['exec', '--scope', 'openid', '--on-expiry', 'kill', '--kill-grace', '1s', '--', process.execPath, '-e', 'setTimeout(() => {}, 30000)'], env)
+    // a shell whose own child would outlive it: the whole process group is stopped
+    const kill = startJit(['exec', '--scope', 'openid', '--on-expiry', 'kill', '--kill-grace', '1s', '--', 'sh', '-c', 'sleep 31.77; echo survived'], env)
     const code = await kill.done
     expect(code).toBe(143)
+    expect(kill.stdout()).not.toContain('survived')
+    const { execFileSync } = await import('node:child_process')
+    const left = (() => {
+      try {
+        return execFileSync('pgrep', ['-f', 'sleep 31.77'], { encoding: 'utf8' })
+      } catch {
+        return ''
+      }
+    })()
+    expect(left).toBe('')
     expect(Date.now() - started).toBeLessThan(10_000)
     expect(kill.stderr()).toMatch(/reached its deadline; stopping .* \(SIGTERM, then SIGKILL after 1s\)/)
   }, 30_000)

@@ -35,6 +35,7 @@ export function execCommand(ctx: Ctx): Command {
     .option('-e, --env <NAME=FIELD>', 'set a variable from the credential: access_token, id_token, authorization, expires_at, claim:<name>, ...; repeatable', collect)
     .addOption(new Option('--on-expiry <action>', 'at the deadline: warn (one line on stderr) or kill (SIGTERM, then SIGKILL)').choices(['warn', 'kill']).default('warn'))
     .option('--kill-grace <duration>', 'with --on-expiry kill: time between SIGTERM and SIGKILL', '10s')
+    .addOption(new Option('--store <store>', 'where the credential is kept (env JIT_STORE)').choices(['keychain', 'file', 'none']))
     .option('--allow-nested', 'run even inside another jit exec for the same profile')
     .option('--revoke-on-exit', 'revoke the credential at the provider and delete it when the command ends')
     .option('--authorization-details <json>', 'RFC 9396 authorization details of the credential: JSON, or @file')

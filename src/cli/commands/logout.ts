@@ -23,6 +23,9 @@ export function logoutCommand(ctx: Ctx): Command {
         throw new JitError(ErrorCode.USAGE, 'name a profile or use --all', { hint: 'run: jit logout --profile NAME' })
       }
       const stores = openStores(deps, dir, 'keychain', ctx.warn, { interactive: false })
+      const { removeExpired } = await import('../../core/credential-cache.js')
+      const gone = await removeExpired(stores, deps.clock.now()).catch(() => [])
+      if (gone.length) (await import('../audit-events.js')).expiredEvents(ctx, gone)
       const useKeychainList = deps.env.DBUS_SESSION_BUS_ADDRESS !== undefined || deps.platform !== 'linux'
       const result = await logout(
         {

@@ -5,7 +5,7 @@ import { collect, loadConfig, resolveRequest, type RequestFlags } from '../resol
 
 interface TokenFlags extends RequestFlags {
   minTtl?: string
-  format: 'token' | 'json' | 'env' | 'header'
+  format: 'token' | 'json' | 'env' | 'header' | 'exec-credential'
   login?: boolean
   input: boolean
   subjectTokenFile?: string
@@ -26,7 +26,7 @@ export function tokenCommand(ctx: Ctx): Command {
     .option('--acr-values <values>', 'authentication context the token was asked with')
     .option('--ttl <duration>', 'TTL of a new token, when one is fetched (machine flows, --login)')
     .option('--min-ttl <duration>', 'the token must stay valid at least this long, e.g. 5m', '0s')
-    .addOption(new Option('--format <format>', 'token (just the token), json, env (export lines) or header').choices(['token', 'json', 'env', 'header']).default('token'))
+    .addOption(new Option('--format <format>', 'token (just the token), json, env (export lines), header, or exec-credential (kubectl)').choices(['token', 'json', 'env', 'header', 'exec-credential']).default('token'))
     .option('--login', 'on a terminal, log in when there is no usable credential')
     .option('--no-input', 'never prompt or open a browser (implied by CI=true or no terminal)')
     .addOption(new Option('--store <store>', 'where the credential is kept (env JIT_STORE)').choices(['keychain', 'file', 'none']))
@@ -46,7 +46,9 @@ Examples:
   $ TOKEN=$(jit token --profile prod)
   $ jit token -p prod --scope db:read --min-ttl 10m
   $ eval "$(jit token -p deploy --format env)"      # export JIT_ACCESS_TOKEN=...
-  $ jit token -p api --format header | curl -H @- https://api.example.com/me`,
+  $ jit token -p api --format header | curl -H @- https://api.example.com/me
+  kubeconfig: users[].user.exec = { apiVersion: client.authentication.k8s.io/v1, command: jit,
+              args: [token, --profile, k8s, --format, exec-credential], interactiveMode: Never }`,
     )
     .action(async (flags: TokenFlags) => {
       const { deps } = ctx
@@ -88,6 +90,16 @@ Examples:
           break
         case 'header':
           deps.io.out.write(`Authorization: Bearer ${credential.accessToken}\n`)
+          break
+        case 'exec-credential':
+          // kubectl's exec credential plugin contract (client.authentication.k8s.io/v1): kubectl caches it until then.
+          deps.io.out.write(
+            `${JSON.stringify({
+              apiVersion: 'client.authentication.k8s.io/v1',
+              kind: 'ExecCredential',
+              status: { token: credential.accessToken, expirationTimestamp: expiresAt.replace(/\.\d{3}Z$/, 'Z') },
+            })}\n`,
+          )
           break
         default:
           deps.io.out.write(`${credential.accessToken}\n`)
