@@ -68,6 +68,12 @@ export async function acquireCredential(ctx: Ctx, resolved: Resolved, opts: Acqu
   let fetch: (() => Promise<Credential>) | undefined
   if (MACHINE_FLOWS.has(request.flow)) {
     fetch = async () => {
+      if (request.ttlMs <= request.leewayMs + opts.minTtlMs) {
+        // Every fetch would come back too short: say so instead of asking the provider again and again.
+        throw new JitError(ErrorCode.USAGE, `--min-ttl cannot be met: a new token lives at most the TTL (${Math.round(request.ttlMs / 1000)}s) minus the ${Math.round(request.leewayMs / 1000)}s safety margin`, {
+          hint: 'ask for a longer --ttl or a shorter --min-ttl',
+        })
+      }
       // Loaded only when a token is fetched: a cache hit stays small.
       const [{ machineLogin }, { subjectTokenSource }] = await Promise.all([import('../core/machine-login.js'), import('../platform/ci-identity.js')])
       const spec = opts.subject.subjectTokenFile
@@ -104,12 +110,6 @@ export async function acquireCredential(ctx: Ctx, resolved: Resolved, opts: Acqu
       const { performLogin } = await import('./commands/login.js')
       return (await performLogin(ctx, opts.loginFlags)).credential
     }
-  }
-  if (fetch && MACHINE_FLOWS.has(request.flow) && request.ttlMs <= request.leewayMs + opts.minTtlMs) {
-    // Every fetch would come back too short: say so instead of asking the provider again and again.
-    throw new JitError(ErrorCode.USAGE, `--min-ttl cannot be met: a new token lives at most the TTL (${Math.round(request.ttlMs / 1000)}s) minus the ${Math.round(request.leewayMs / 1000)}s safety margin`, {
-      hint: 'ask for a longer --ttl or a shorter --min-ttl',
-    })
   }
   const refresh = async (c: Credential): Promise<Credential> => {
     const { refreshCredential } = await import('../core/refresh.js')

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import type { Credential } from '../core/credential-cache.js'
 import { readJwtExp } from '../core/jwt.js'
 import type { RevocationReport } from '../core/logout.js'
@@ -14,7 +15,9 @@ export function revoker(ctx: Ctx, doc: ConfigDoc): (credential: Credential) => P
     const { meta } = credential
     const profile = doc.profiles[meta.profile]
     let clientAuth: ClientAuthSpec = { method: 'none' }
-    if (profile?.clientSecretEnv && ctx.deps.env[profile.clientSecretEnv]) {
+    if (profile?.privateKeyFile) {
+      clientAuth = { method: 'private_key_jwt', privateKeyPem: readFileSync(profile.privateKeyFile, 'utf8'), ...(profile.privateKeyKid ? { kid: profile.privateKeyKid } : {}) }
+    } else if (profile?.clientSecretEnv && ctx.deps.env[profile.clientSecretEnv]) {
       clientAuth = { method: profile.clientAuth === 'basic' ? 'client_secret_basic' : 'client_secret_post', secret: ctx.deps.env[profile.clientSecretEnv]! }
     }
     const oidc = await ctx.deps.oidc()

@@ -41,7 +41,14 @@ export async function logout(
   for (const meta of targets) {
     if (deps.revoke) {
       const credential = await peekCredential(deps, meta).catch(() => undefined)
-      if (credential) {
+      if (!credential) {
+        revocations.push({
+          profile: meta.profile,
+          fingerprint: meta.fingerprint,
+          access: 'failed',
+          reason: 'the secret could not be read (a locked keychain, or the file store without JIT_STORE_KEY), so nothing was revoked',
+        })
+      } else {
         const report: RevocationReport = await deps.revoke(credential).catch((err: unknown) => ({
           profile: meta.profile,
           access: 'failed' as const,

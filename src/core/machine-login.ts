@@ -41,7 +41,8 @@ export async function machineLogin(deps: MachineLoginDeps, input: MachineLoginIn
   // Machine grants carry access scopes only: `openid` means nothing without a user and some providers reject it.
   const scopes = request.scopes.filter((s) => !PROTOCOL_SCOPES.has(s))
   if (scopes.length) params.set('scope', scopes.join(' '))
-  for (const r of request.resources) params.append('resource', r)
+  // One access token per resource (RFC 8707 §2.2): the first one named.
+  if (request.resources[0] !== undefined) params.set('resource', request.resources[0])
   if (request.audience) params.set('audience', request.audience)
   if (request.authorizationDetails) params.set('authorization_details', request.authorizationDetails)
   if (input.ttlParam) params.set(input.ttlParam, String(Math.floor(request.ttlMs / 1000)))

@@ -38,13 +38,25 @@ export async function obtainToken(
     first = err
   }
   const release = await deps.locks.acquire(requestKey(input.request).replace('/', '.'))
+  let refreshError: unknown
+  const tracked = refresh
+    ? async (c: Credential): Promise<Credential> => {
+        try {
+          return await refresh(c)
+        } catch (err) {
+          refreshError = err
+          throw err
+        }
+      }
+    : undefined
   try {
     try {
       // Under the lock: another process may have logged in or refreshed meanwhile; a refresh happens here, once.
-      return { ...(await getToken({ ...plain, ...(refresh ? { refresh } : {}) }, input)), fetched: false }
+      return { ...(await getToken({ ...plain, ...(tracked ? { refresh: tracked } : {}) }, input)), fetched: false }
     } catch (err) {
       const miss = isJitError(err, ErrorCode.NOT_LOGGED_IN) || isJitError(err, ErrorCode.TOKEN_EXPIRED)
-      if (!miss) throw err
+      // A refresh that failed says why itself.
+      if (!miss || (err === refreshError && !fetch)) throw err
       // Nothing to fetch with: the first answer (say, "expired and deleted") is the one that explains.
       if (!fetch) throw isJitError(err, ErrorCode.TOKEN_EXPIRED) ? err : first
     }

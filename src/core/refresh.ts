@@ -26,7 +26,8 @@ export async function refreshCredential(deps: CacheDeps & { clock: Clock; oidc: 
   const oidc = await deps.oidc()
   const session = await oidc.discover({ issuer: meta.issuer, clientId: meta.clientId, allowInsecureLoopback: input.allowInsecureLoopback })
   const params = new URLSearchParams()
-  for (const r of meta.resources) params.append('resource', r)
+  // One access token per resource (RFC 8707 §2.2): the one this credential is for.
+  if (meta.resources[0] !== undefined) params.set('resource', meta.resources[0])
   const before = deps.clock.now()
   if (input.ttlParam) params.set(input.ttlParam, String(Math.max(1, Math.floor((loginDeadline - before) / 1000))))
   let tokens

@@ -16,6 +16,8 @@ export interface StatusEntry {
   /** ms left at the time of the call. */
   remainingMs: number
   cappedBy: CredentialMeta['cappedBy']
+  /** With a refresh token: the end of the login, which refreshes never pass. */
+  refreshableUntil?: number
   store: CredentialMeta['store']
   flow: string
 }
@@ -51,6 +53,7 @@ export async function status(deps: CacheDeps & { clock: Clock }, input: { profil
       deadline: m.deadline,
       remainingMs: m.deadline - now,
       cappedBy: m.cappedBy,
+      ...(m.refreshable && m.loginDeadline !== undefined ? { refreshableUntil: m.loginDeadline } : {}),
       store: m.store,
       flow: m.flow,
     }))

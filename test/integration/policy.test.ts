@@ -126,6 +126,23 @@ describe('refresh only inside the TTL', () => {
     expect(d.keychainStore.entries.size).toBe(0)
   })
 
+  it('a refresh the provider refuses (revoked elsewhere) says so, exit 4, and the credential goes', async () => {
+    const d = await setup('profile', [['allow-refresh', 'true'], ['leeway', '1s']])
+    expect((await login(d, ['--ttl', '10m'])).code).toBe(0)
+    const stored = JSON.parse([...d.keychainStore.entries.values()][0]!) as { refreshToken: string }
+    const revoked = await fetch(`${idp.issuer}/token/revocation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: stored.refreshToken, token_type_hint: 'refresh_token', client_id: 'jit-cli' }),
+    })
+    expect(revoked.status).toBe(200)
+    d.clock.advance(150_000)
+    const res = await jit(d, 'token')
+    expect(res.code).toBe(4)
+    expect(res.stderr).toContain('jit: the provider refused to refresh the credential of profile "p"')
+    expect(d.keychainStore.entries.size).toBe(0)
+  })
+
   it('keeps no refresh token unless the profile allows it', async () => {
     const d = await setup('profile offline_access', [['leeway', '1s']])
     expect((await login(d, ['--ttl', '10m'])).code).toBe(0)

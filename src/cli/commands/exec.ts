@@ -2,6 +2,7 @@ import { Command, Option } from 'commander'
 import { parseEnvMapping } from '../../core/child-env.js'
 import { parseDuration } from '../../core/duration.js'
 import { execWithToken } from '../../core/exec-with-token.js'
+import type { RevocationReport } from '../../core/logout.js'
 import type { Ctx } from '../context.js'
 import { collect, loadConfig, resolveRequest, type RequestFlags } from '../resolve.js'
 
@@ -75,12 +76,21 @@ Examples:
             ? {
                 afterExit: async (credential) => {
                   const { revoker } = await import('../revoke.js')
-                  const report = await revoker(ctx, config.doc)(credential)
+                  const report: RevocationReport = await revoker(ctx, config.doc)(credential).catch((err: unknown) => ({
+                    profile: credential.meta.profile,
+                    access: 'failed' as const,
+                    reason: err instanceof Error ? err.message : String(err),
+                  }))
                   revokedEvent(ctx, credential.meta, report)
                   const { storesFor } = await import('../acquire.js')
                   const { deleteCredential } = await import('../../core/credential-cache.js')
+                  // Deleted whether or not the provider could be reached, as logout does.
                   await deleteCredential(storesFor(ctx, resolved), credential.meta)
-                  deps.io.err.write(`jit: revoked the credential of profile "${credential.meta.profile}" (access token ${report.access}${report.refresh ? `, refresh token ${report.refresh}` : ''})\n`)
+                  deps.io.err.write(
+                    report.access === 'failed'
+                      ? `jit: could not revoke the credential of profile "${credential.meta.profile}" (${report.reason ?? 'unknown'}); deleted it here\n`
+                      : `jit: revoked the credential of profile "${credential.meta.profile}" (access token ${report.access}${report.refresh ? `, refresh token ${report.refresh}` : ''})\n`,
+                  )
                   if (report.note) deps.io.err.write(`jit: note: ${report.note}\n`)
                 },
               }

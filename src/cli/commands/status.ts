@@ -35,6 +35,7 @@ export function statusCommand(ctx: Ctx): Command {
                 expires_at: new Date(e.deadline).toISOString(),
                 expires_in: Math.max(0, Math.floor(e.remainingMs / 1000)),
                 capped_by: e.cappedBy,
+                refreshable_until: e.refreshableUntil !== undefined ? new Date(e.refreshableUntil).toISOString() : null,
                 store: e.store,
                 flow: e.flow,
               })),
@@ -62,6 +63,7 @@ export function statusCommand(ctx: Ctx): Command {
           ...(e.resources.length ? [`  resource  ${e.resources.join(' ')}`] : []),
           ...(e.audience ? [`  audience  ${e.audience}`] : []),
           `  expires   ${new Date(e.deadline).toISOString()}  ${style.green(`${formatDuration(e.remainingMs)} left`)}  (set by ${e.cappedBy})`,
+          ...(e.refreshableUntil !== undefined ? [`  refresh   until ${new Date(e.refreshableUntil).toISOString()} (the login's TTL)`] : []),
           `  store     ${e.store}`,
         ]
         deps.io.err.write(`${lines.join('\n')}\n`)
