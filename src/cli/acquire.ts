@@ -132,7 +132,7 @@ export async function acquireCredential(ctx: Ctx, resolved: Resolved, opts: Acqu
 }
 
 /** Client authentication from the profile: a private key file, a secret from the named variable, or none. */
-export function clientAuthFor(ctx: Ctx, resolved: Resolved): ClientAuthSpec {
+export function clientAuthFor(ctx: Ctx, resolved: Pick<Resolved, 'profile' | 'profileName'>, opts: { requireSecret?: boolean } = {}): ClientAuthSpec {
   const { profile, profileName } = resolved
   if (profile.privateKeyFile) {
     let pem: string
@@ -145,6 +145,7 @@ export function clientAuthFor(ctx: Ctx, resolved: Resolved): ClientAuthSpec {
   }
   if (profile.clientSecretEnv) {
     const secret = ctx.deps.env[profile.clientSecretEnv]
+    if (!secret && opts.requireSecret === false) return { method: 'none' }
     if (!secret) {
       throw new JitError(ErrorCode.INTERACTION_REQUIRED, `the variable ${profile.clientSecretEnv} with the client secret of profile "${profileName}" is not set`, {
         hint: `export ${profile.clientSecretEnv}=... (from your CI system's secret store)`,

@@ -145,9 +145,12 @@ function readAuthorizationDetails(value: string): string {
   return JSON.stringify(parsed)
 }
 
-function quote(value: string): string {
-  return /^[A-Za-z0-9_:./@=-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
+/** Quotes a value for a POSIX shell; plain words stay as they are unless `always`. */
+export function shellQuote(value: string, always = false): string {
+  return !always && /^[A-Za-z0-9_:./@=-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
 }
+
+const quote = (value: string): string => shellQuote(value)
 
 /** Collects a repeatable option (`--scope a --scope b`). */
 export function collect(value: string, previous: string[] = []): string[] {

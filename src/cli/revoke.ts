@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs'
 import type { Credential } from '../core/credential-cache.js'
 import { readJwtExp } from '../core/jwt.js'
 import type { RevocationReport } from '../core/logout.js'
 import type { ClientAuthSpec } from '../core/ports.js'
 import type { ConfigDoc } from '../config/config-file.js'
+import { clientAuthFor } from './acquire.js'
 import type { Ctx } from './context.js'
 
 /**
@@ -14,12 +14,8 @@ export function revoker(ctx: Ctx, doc: ConfigDoc): (credential: Credential) => P
   return async (credential) => {
     const { meta } = credential
     const profile = doc.profiles[meta.profile]
-    let clientAuth: ClientAuthSpec = { method: 'none' }
-    if (profile?.privateKeyFile) {
-      clientAuth = { method: 'private_key_jwt', privateKeyPem: readFileSync(profile.privateKeyFile, 'utf8'), ...(profile.privateKeyKid ? { kid: profile.privateKeyKid } : {}) }
-    } else if (profile?.clientSecretEnv && ctx.deps.env[profile.clientSecretEnv]) {
-      clientAuth = { method: profile.clientAuth === 'basic' ? 'client_secret_basic' : 'client_secret_post', secret: ctx.deps.env[profile.clientSecretEnv]! }
-    }
+    // A profile deleted since login revokes as a public client; a missing secret too (the provider may refuse).
+    const clientAuth: ClientAuthSpec = profile ? clientAuthFor(ctx, { profile, profileName: meta.profile }, { requireSecret: false }) : { method: 'none' }
     const oidc = await ctx.deps.oidc()
     const session = await oidc.discover({
       issuer: meta.issuer,

@@ -4,6 +4,7 @@ import type { CredentialMeta, StateStore } from '../core/ports.js'
 import type { Deps } from '../deps.js'
 import { ErrorCode, JitError } from '../errors.js'
 import { fileStore } from '../store/file-store.js'
+import { memoryStore } from '../store/memory-store.js'
 import type { SecretStore } from '../store/secret-store.js'
 import { stateFile } from '../store/state-file.js'
 
@@ -19,7 +20,7 @@ export function openStores(deps: Deps, dir: string, chosen: StoreKind, warn: (m:
   const storeFor = (kind: StoreKind): SecretStore => {
     let store = made.get(kind)
     if (!store) {
-      store = kind === 'keychain' ? deps.keychain() : kind === 'file' ? makeFileStore(deps, dir, opts.interactive) : memorySecrets()
+      store = kind === 'keychain' ? deps.keychain() : kind === 'file' ? makeFileStore(deps, dir, opts.interactive) : memoryStore()
       made.set(kind, store)
     }
     return store
@@ -42,19 +43,6 @@ function makeFileStore(deps: Deps, dir: string, interactive: boolean): SecretSto
       return deps.readSecret('passphrase for the jit file store: ')
     },
   })
-}
-
-function memorySecrets(): SecretStore {
-  const entries = new Map<string, string>()
-  return {
-    kind: 'none',
-    get: async (k) => entries.get(k),
-    set: async (k, v) => {
-      entries.set(k, v)
-    },
-    delete: async (k) => entries.delete(k),
-    probe: async () => {},
-  }
 }
 
 function memoryState(): StateStore {

@@ -92,7 +92,6 @@ export async function login(deps: LoginDeps, input: LoginInput): Promise<LoginRe
         clientId: request.clientId,
         allowInsecureLoopback: input.allowInsecureLoopback,
         ...(input.clientSecret ? { clientSecret: input.clientSecret } : {}),
-        signal,
       }),
       signal,
     )

@@ -113,7 +113,6 @@ export interface DiscoverInput {
   clientAuth?: ClientAuthSpec
   /** Allow plain http, only ever for a loopback issuer the user opted in for. */
   allowInsecureLoopback: boolean
-  signal?: AbortSignal
 }
 
 /** The provider adapter. */

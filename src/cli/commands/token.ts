@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander'
 import { parseDuration } from '../../core/duration.js'
 import type { Ctx } from '../context.js'
-import { collect, loadConfig, resolveRequest, type RequestFlags } from '../resolve.js'
+import { collect, loadConfig, resolveRequest, shellQuote, type RequestFlags } from '../resolve.js'
 
 interface TokenFlags extends RequestFlags {
   minTtl?: string
@@ -69,7 +69,6 @@ Examples:
       usedEvent(ctx, credential, 'token')
       const { meta } = credential
       const expiresAt = new Date(meta.deadline).toISOString()
-      const quote = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`
       switch (flags.format) {
         case 'json':
           deps.io.out.write(
@@ -86,7 +85,7 @@ Examples:
           )
           break
         case 'env':
-          deps.io.out.write(`export JIT_ACCESS_TOKEN=${quote(credential.accessToken)}\nexport JIT_TOKEN_EXPIRES_AT=${quote(expiresAt)}\n`)
+          deps.io.out.write(`export JIT_ACCESS_TOKEN=${shellQuote(credential.accessToken, true)}\nexport JIT_TOKEN_EXPIRES_AT=${shellQuote(expiresAt, true)}\n`)
           break
         case 'header':
           deps.io.out.write(`Authorization: Bearer ${credential.accessToken}\n`)
