@@ -58,7 +58,6 @@ type Field = {
   key: keyof Profile
   description: string
   parse: (value: string[]) => Profile[keyof Profile]
-  list?: boolean
 }
 
 const one = (name: string, values: string[]): string => {
@@ -77,6 +76,9 @@ const choice =
     }
     return v as T
   }
+
+/** Values given as several arguments, space-separated words, or both. */
+const words = (values: string[]): string[] => values.flatMap((x) => x.split(/\s+/)).filter(Boolean)
 
 const duration = (name: string) => (values: string[]) => {
   const v = one(name, values)
@@ -108,7 +110,7 @@ export const PROFILE_FIELDS: Record<string, Field> = {
   },
   flow: { key: 'flow', description: `login flow: ${FLOWS.join(', ')}`, parse: choice('flow', FLOWS) },
   scope: { key: 'scope', description: 'default scopes (space-separated)', parse: (v) => v.join(' ').trim() },
-  resource: { key: 'resource', description: 'default resource indicators (RFC 8707)', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
+  resource: { key: 'resource', description: 'default resource indicators (RFC 8707)', parse: words },
   audience: { key: 'audience', description: 'default audience', parse: (v) => one('audience', v) },
   ttl: { key: 'ttl', description: 'default TTL (e.g. 1h)', parse: duration('ttl') },
   'max-ttl': { key: 'maxTtl', description: 'largest TTL a login may ask for', parse: duration('max-ttl') },
@@ -143,14 +145,14 @@ export const PROFILE_FIELDS: Record<string, Field> = {
   'subject-audience': { key: 'subjectAudience', description: 'token-exchange: audience to ask the CI system for', parse: (v) => one('subject-audience', v) },
   'subject-token-type': { key: 'subjectTokenType', description: 'token-exchange: id_token (default), jwt or access_token', parse: choice('subject-token-type', ['id_token', 'jwt', 'access_token'] as const) },
   exchange: { key: 'exchange', description: 'token-exchange method: token-exchange (RFC 8693) or client-assertion (RFC 7523)', parse: choice('exchange', ['token-exchange', 'client-assertion'] as const) },
-  'allowed-scopes': { key: 'allowedScopes', description: 'the only scopes a request may name (checked before any network call)', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
+  'allowed-scopes': { key: 'allowedScopes', description: 'the only scopes a request may name (checked before any network call)', parse: words },
   'acr-values': { key: 'acrValues', description: 'acr_values to ask the provider for (space-separated)', parse: (v) => v.join(' ').trim() },
-  'require-acr': { key: 'requireAcr', description: 'acceptable acr values of the ID token (any of them)', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
-  'require-amr': { key: 'requireAmr', description: 'amr values the ID token must all carry, e.g. otp or mfa', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
+  'require-acr': { key: 'requireAcr', description: 'acceptable acr values of the ID token (any of them)', parse: words },
+  'require-amr': { key: 'requireAmr', description: 'amr values the ID token must all carry, e.g. otp or mfa', parse: words },
   'max-auth-age': { key: 'maxAuthAge', description: 'the sign-in must be at most this old (max_age, checked against auth_time)', parse: duration('max-auth-age') },
   'allow-broader-grant': { key: 'allowBroaderGrant', description: 'accept a grant broader than the request (default: refuse)', parse: bool('allow-broader-grant') },
   'allow-refresh': { key: 'allowRefresh', description: 'ask for offline_access and keep the refresh token (never used past the TTL)', parse: bool('allow-refresh') },
-  'exec-env': { key: 'execEnv', description: 'variables jit exec sets, e.g. PGPASSWORD=access_token', parse: (v) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean), list: true },
+  'exec-env': { key: 'execEnv', description: 'variables jit exec sets, e.g. PGPASSWORD=access_token', parse: words },
 }
 
 /** Profile names end up in keychain account names and file names: keep them plain. */

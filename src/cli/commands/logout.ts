@@ -3,6 +3,7 @@ import { logout } from '../../core/logout.js'
 import { ErrorCode, JitError } from '../../errors.js'
 import type { Ctx } from '../context.js'
 import { loadConfig } from '../resolve.js'
+import { isChunkPartKey } from '../../store/chunked-store.js'
 import { openStores } from '../stores.js'
 
 /** `jit logout`: delete cached credentials locally. */
@@ -67,7 +68,7 @@ export function logoutCommand(ctx: Ctx): Command {
 function listing(ctx: Ctx): () => Promise<string[]> {
   return async () => {
     try {
-      return (await ctx.deps.listKeychainKeys()).filter((k) => !k.includes('#') && k.includes('/'))
+      return (await ctx.deps.listKeychainKeys()).filter((k) => !isChunkPartKey(k) && k.includes('/'))
     } catch {
       // Listing only finds leftovers; a keychain that cannot list must not stop a logout.
       return []
